@@ -1,0 +1,5 @@
+import sys
+
+from fcmatch.cli import main
+
+sys.exit(main())

