@@ -78,7 +78,7 @@ def _split(args: argparse.Namespace) -> int:
     names = args.names or default_names
     if len(names) != len(parts):
         raise ValueError(f"--names needs {len(parts)} names, got {names}")
-    for name, part in zip(names, parts):
+    for name, part in zip(names, parts, strict=True):
         path = Path(args.out_dir) / f"{name}.jsonl"
         write_jsonl(part, path)
         print(f"{path}: {len(part)} causal maps")

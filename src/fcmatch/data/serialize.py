@@ -73,12 +73,10 @@ def parse_edge_line(line: str) -> Edge:
     Raises:
         ParseError: when the line lacks the ``(+)``/``(-)`` suffix or the arrow, or a concept is empty.
     """
-    for suffix, sign in _SUFFIX.items():
-        if line.endswith(suffix):
-            body = line[: -len(suffix)]
-            break
-    else:
+    suffix = line[-4:]
+    if suffix not in _SUFFIX:
         raise ParseError(f"edge line must end with ' (+)' or ' (-)': {line!r}")
+    body, sign = line[:-4], _SUFFIX[suffix]
     parts = _split_arrow(body)
     if parts is None:
         raise ParseError(f"edge line has no ' -> ' between cause and effect: {line!r}")
