@@ -135,12 +135,12 @@ class CausalMap:
 
     @property
     def concepts(self) -> list[str]:
-        """Distinct concepts in order of first appearance."""
-        out: dict[str, None] = {}
+        """Distinct concepts (by :func:`normalize_concept`) in order of first appearance, first spelling kept."""
+        out: dict[str, str] = {}
         for edge in self.edges:
-            out.setdefault(edge.cause)
-            out.setdefault(edge.effect)
-        return list(out)
+            out.setdefault(normalize_concept(edge.cause), edge.cause)
+            out.setdefault(normalize_concept(edge.effect), edge.effect)
+        return list(out.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {

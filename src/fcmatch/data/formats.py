@@ -77,9 +77,9 @@ def _edge(cause: Any, effect: Any, sign: Any, where: str) -> Edge:
     if not isinstance(cause, str) or not isinstance(effect, str):
         raise FormatError(f"{where}: cause and effect must be text, got {cause!r} -> {effect!r}")
     try:
-        return Edge(cause, effect, parse_sign(sign, where))
+        return Edge(cause, effect, parse_sign(sign))
     except SignError as err:
-        raise FormatError(str(err)) from None
+        raise FormatError(f"{where}: {err}") from None
     except ValueError as err:
         raise FormatError(f"{where}: {err}") from None
 
