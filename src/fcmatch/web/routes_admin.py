@@ -1,0 +1,5 @@
+"""Routes of the admin side (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes of the judge side (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

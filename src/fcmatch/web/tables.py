@@ -1,0 +1,131 @@
+"""Tables of the judging study: studies, their sentences and labelers' maps (items), judges,
+assignments (one pair shown to one judge) and verdicts.
+
+Integrity lives in the schema, not in request code: a verdict is unique per assignment (a resubmitted
+form stores nothing new), an assignment position is unique per judge (two racing requests cannot both
+hand out slot 12), and every row of a study goes when its study goes (ON DELETE CASCADE).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from fcmatch.data.causal_map import CausalMap, Edge
+from fcmatch.web.db import Base, Migration, register_migrations
+
+VERDICTS = ("A", "B", "tie")
+KINDS = ("new", "common", "repeat")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Study(Base):
+    __tablename__ = "study"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    pairing: Mapped[str] = mapped_column(String(32), default="random")
+    per_judge: Mapped[int] = mapped_column(Integer, default=40)
+    n_repeats: Mapped[int] = mapped_column(Integer, default=0)
+    n_common: Mapped[int] = mapped_column(Integer, default=0)
+    hide_labelers: Mapped[bool] = mapped_column(Boolean, default=True)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    # the common (inter-rater) pairs, as JSON [[item_a_id, item_b_id], ...], fixed at creation
+    common_pairs: Mapped[str] = mapped_column(Text, default="[]")
+
+    sentences: Mapped[list[Sentence]] = relationship(
+        back_populates="study", cascade="all, delete-orphan", order_by="Sentence.position"
+    )
+    judges: Mapped[list[Judge]] = relationship(back_populates="study", cascade="all, delete-orphan", order_by="Judge.id")
+
+    def common(self) -> list[tuple[int, int]]:
+        return [(a, b) for a, b in json.loads(self.common_pairs or "[]")]
+
+
+class Sentence(Base):
+    __tablename__ = "study_sentence"
+    __table_args__ = (UniqueConstraint("study_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+
+    study: Mapped[Study] = relationship(back_populates="sentences")
+    items: Mapped[list[Item]] = relationship(back_populates="sentence", cascade="all, delete-orphan", order_by="Item.id")
+
+
+class Item(Base):
+    """One labeler's causal map of one sentence: the thing judges compare."""
+
+    __tablename__ = "study_item"
+    __table_args__ = (UniqueConstraint("sentence_id", "labeler"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sentence_id: Mapped[int] = mapped_column(ForeignKey("study_sentence.id", ondelete="CASCADE"), index=True)
+    labeler: Mapped[str] = mapped_column(String(200))
+    edges_json: Mapped[str] = mapped_column(Text, default="[]")
+
+    sentence: Mapped[Sentence] = relationship(back_populates="items")
+
+    def causal_map(self) -> CausalMap:
+        edges = [Edge(e["cause"], e["effect"], e["sign"]) for e in json.loads(self.edges_json)]
+        return CausalMap(self.sentence.text, edges, source=self.labeler)
+
+
+class Judge(Base):
+    __tablename__ = "study_judge"
+    __table_args__ = (UniqueConstraint("study_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="judges")
+
+
+class Assignment(Base):
+    """Pair ``position`` (0-based) of one judge's sequence; ``item_a`` is shown on the left."""
+
+    __tablename__ = "study_assignment"
+    __table_args__ = (UniqueConstraint("judge_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    judge_id: Mapped[int] = mapped_column(ForeignKey("study_judge.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="new")
+    item_a_id: Mapped[int] = mapped_column(ForeignKey("study_item.id", ondelete="CASCADE"))
+    item_b_id: Mapped[int] = mapped_column(ForeignKey("study_item.id", ondelete="CASCADE"))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    judge: Mapped[Judge] = relationship()
+    item_a: Mapped[Item] = relationship(foreign_keys=[item_a_id])
+    item_b: Mapped[Item] = relationship(foreign_keys=[item_b_id])
+    verdict: Mapped[Verdict | None] = relationship(back_populates="assignment", uselist=False)
+
+
+class Verdict(Base):
+    __tablename__ = "study_verdict"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # unique: the idempotency key of a submission is its assignment
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("study_assignment.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    verdict: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    assignment: Mapped[Assignment] = relationship(back_populates="verdict")
+
+
+register_migrations("judge", [Migration(1, "studies, sentences, items, judges, assignments, verdicts")])
