@@ -1,5 +1,171 @@
-"""Routes of the admin side (being written)."""
+"""The admin side: log in with the admin secret, create studies from uploaded causal maps, invite
+judges, watch results, export verdicts. Every route here depends on :func:`require_admin`; every POST
+checks the admin CSRF token.
+"""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from fcmatch.web.assign import progress
+from fcmatch.web.pages import render
+from fcmatch.web.results import study_results
+from fcmatch.web.security import (
+    ADMIN_COOKIE,
+    LOGIN_CSRF_COOKIE,
+    admin_cookie_value,
+    check_admin_csrf,
+    check_login_csrf,
+    csrf_token,
+    login_csrf_cookie,
+    require_admin,
+)
+from fcmatch.web.study import StudyConfig, create_study, export_records, invite_judge, load_labelled_maps, study_summary
+from fcmatch.web.tables import Study
 
 router = APIRouter()
+admin = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+
+
+def _study(session, study_id: int) -> Study:
+    study = session.get(Study, study_id)
+    if study is None:
+        raise HTTPException(status_code=404, detail=f"no study {study_id}")
+    return study
+
+
+@router.get("/admin/login", response_class=HTMLResponse)
+def login_page(request: Request, error: str = ""):
+    value = login_csrf_cookie()
+    response = render(request, "login.html", csrf=value, error=error)
+    response.set_cookie(LOGIN_CSRF_COOKIE, value, httponly=True, samesite="strict", path="/admin")
+    return response
+
+
+@router.post("/admin/login")
+def login(request: Request, token: str = Form(""), csrf: str = Form("")):
+    check_login_csrf(request, csrf)
+    if token != request.app.state.admin_token:
+        return RedirectResponse("/admin/login?error=wrong+admin+token", status_code=303)
+    response = RedirectResponse("/admin", status_code=303)
+    response.set_cookie(ADMIN_COOKIE, admin_cookie_value(request), httponly=True, samesite="strict", path="/")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
+    return response
+
+
+@admin.post("/logout")
+def logout(request: Request, csrf: str = Form("")):
+    check_admin_csrf(request, csrf)
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(ADMIN_COOKIE, path="/")
+    return response
+
+
+@admin.get("", response_class=HTMLResponse)
+def studies_page(request: Request, error: str = ""):
+    with request.app.state.sessions() as session:
+        studies = [study_summary(session, s) for s in session.scalars(select(Study).order_by(Study.id))]
+    return render(request, "admin_studies.html", studies=studies, csrf=csrf_token(request, "admin"), error=error)
+
+
+@admin.post("/studies")
+async def create_study_route(
+    request: Request,
+    files: Annotated[list[UploadFile], File()],
+    name: str = Form("study"),
+    per_judge: int = Form(40),
+    pairing: str = Form("random"),
+    n_repeats: int = Form(0),
+    n_common: int = Form(0),
+    hide_labelers: str = Form(""),
+    seed: int = Form(0),
+    csrf: str = Form(""),
+):
+    check_admin_csrf(request, csrf)
+    config = StudyConfig(name, per_judge, pairing, n_repeats, n_common, bool(hide_labelers), seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for upload in files:
+            # keep only the base name: the file stem is the labeler, and a path must not escape tmp
+            base = Path(upload.filename or "upload.jsonl").name
+            if Path(base).suffix not in (".json", ".jsonl"):
+                return RedirectResponse(f"/admin?error=only+.json+and+.jsonl+files+({base})", status_code=303)
+            path = Path(tmp) / base
+            path.write_bytes(await upload.read())
+            paths.append(path)
+        try:
+            maps = load_labelled_maps(paths)
+            with request.app.state.sessions.begin() as session:
+                study_id = create_study(session, maps, config).id
+        except ValueError as err:
+            return RedirectResponse("/admin?" + _query(error=str(err)), status_code=303)
+    return RedirectResponse(f"/admin/studies/{study_id}", status_code=303)
+
+
+def _query(**params: str) -> str:
+    return urlencode(params)
+
+
+@admin.get("/studies/{study_id}", response_class=HTMLResponse)
+def study_page(request: Request, study_id: int, error: str = ""):
+    with request.app.state.sessions() as session:
+        study = _study(session, study_id)
+        judges = [{"name": j.name, "progress": progress(session, j), "created": j.created} for j in study.judges]
+        summary = study_summary(session, study)
+        return render(
+            request, "admin_study.html", study=study, summary=summary, judges=judges,
+            csrf=csrf_token(request, "admin"), error=error, links=None,
+        )
+
+
+@admin.post("/studies/{study_id}/judges", response_class=HTMLResponse)
+def invite_route(request: Request, study_id: int, names: str = Form(...), csrf: str = Form("")):
+    check_admin_csrf(request, csrf)
+    wanted = [n.strip() for n in names.replace(",", "\n").splitlines() if n.strip()]
+    base = str(request.base_url).rstrip("/")
+    try:
+        with request.app.state.sessions.begin() as session:
+            study = _study(session, study_id)
+            links = [(name, f"{base}/j/{invite_judge(session, study, name)[1]}") for name in wanted]
+    except ValueError as err:
+        return RedirectResponse(f"/admin/studies/{study_id}?" + _query(error=str(err)), status_code=303)
+    if "application/json" in request.headers.get("accept", ""):
+        return Response(json.dumps(dict(links)), media_type="application/json")
+    # the links are shown once, on this page: only their hashes are stored
+    with request.app.state.sessions() as session:
+        study = _study(session, study_id)
+        judges = [{"name": j.name, "progress": progress(session, j), "created": j.created} for j in study.judges]
+        return render(
+            request, "admin_study.html", study=study, summary=study_summary(session, study), judges=judges,
+            csrf=csrf_token(request, "admin"), error="", links=links,
+        )
+
+
+@admin.get("/studies/{study_id}/results", response_class=HTMLResponse)
+def results_page(request: Request, study_id: int):
+    with request.app.state.sessions() as session:
+        study = _study(session, study_id)
+        results = study_results(session, study)
+        return render(request, "admin_results.html", study=study, results=results, csrf=csrf_token(request, "admin"))
+
+
+@admin.get("/studies/{study_id}/export.jsonl")
+def export_route(request: Request, study_id: int):
+    with request.app.state.sessions() as session:
+        records = export_records(session, _study(session, study_id))
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    return Response(
+        body, media_type="application/x-ndjson",
+        headers={"Content-Disposition": f'attachment; filename="study-{study_id}-comparisons.jsonl"'},
+    )
+
+
+router.include_router(admin)

@@ -1,5 +1,113 @@
-"""Routes of the judge side (being written)."""
+"""The judge side: ``/j/<token>`` shows the next pair, ``POST /j/<token>/verdict`` stores a verdict.
 
-from fastapi import APIRouter
+A judge link is a capability: it opens that judge's own assignments and nothing else (no study listing,
+no results, no other judge's pairs). Forms work without JavaScript; ``/static/judge.js`` only adds the
+keyboard shortcuts. A POST answered with JSON (``Accept: application/json``) is how scripts and the
+load test talk to it; a browser gets a 303 back to the page (post/redirect/get, so reload never resubmits).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from fcmatch.web.assign import AlreadyAnswered, NotAssigned, current_assignment, progress, record_verdict
+from fcmatch.web.pages import render
+from fcmatch.web.security import check_csrf, csrf_token
+from fcmatch.web.study import judge_by_token
+from fcmatch.web.svg import draw_map
+from fcmatch.web.tables import Assignment, Item
 
 router = APIRouter()
+
+
+def _session_key(token: str) -> str:
+    return "judge:" + token
+
+
+def _side(item: Item, label: str, hide: bool) -> dict:
+    cmap = item.causal_map()
+    return {
+        "label": label if hide else f"{label}: {item.labeler}",
+        "edges": cmap.edges,
+        "svg": draw_map(cmap.edges),
+    }
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@router.get("/j/{token}", response_class=HTMLResponse)
+def judge_page(request: Request, token: str):
+    with request.app.state.sessions.begin() as session:
+        judge = judge_by_token(session, token)
+        if judge is None:
+            raise HTTPException(status_code=404, detail="unknown link")
+        assignment: Assignment | None = current_assignment(session, judge)
+        prog = progress(session, judge)
+        context = {
+            "judge_name": judge.name,
+            "study_name": judge.study.name,
+            "progress": prog,
+            "csrf": csrf_token(request, _session_key(token)),
+            "token": token,
+            "assignment": None,
+        }
+        if assignment is not None:
+            hide = judge.study.hide_labelers
+            context.update(
+                assignment=assignment.id,
+                sentence=assignment.item_a.sentence.text,
+                left=_side(assignment.item_a, "Map A", hide),
+                right=_side(assignment.item_b, "Map B", hide),
+                number=prog.done + 1,
+            )
+    return render(request, "judge.html", **context)
+
+
+@router.post("/j/{token}/verdict")
+def submit_verdict(
+    request: Request,
+    token: str,
+    assignment: int = Form(...),
+    verdict: str = Form(...),
+    comment: str = Form(""),
+    csrf: str = Form(""),
+):
+    check_csrf(request, _session_key(token), csrf)
+    with request.app.state.sessions.begin() as session:
+        judge = judge_by_token(session, token)
+        if judge is None:
+            raise HTTPException(status_code=404, detail="unknown link")
+        try:
+            stored = record_verdict(session, judge, assignment, verdict, comment)
+        except NotAssigned as err:
+            raise HTTPException(status_code=403, detail=str(err)) from None
+        except AlreadyAnswered as err:
+            raise HTTPException(status_code=409, detail=str(err)) from None
+        except ValueError as err:
+            raise HTTPException(status_code=422, detail=str(err)) from None
+        result = {"assignment": assignment, "verdict": stored.verdict, "id": stored.id}
+    # the transaction above has committed (and, on SQLite, fsynced the WAL) before this response exists
+    if _wants_json(request):
+        return JSONResponse(result)
+    return RedirectResponse(f"/j/{token}", status_code=303)
+
+
+@router.get("/j/{token}/next")
+def next_json(request: Request, token: str):
+    """The current pair as JSON (for scripts and the load test): ids, sides' edges, progress, csrf."""
+    with request.app.state.sessions.begin() as session:
+        judge = judge_by_token(session, token)
+        if judge is None:
+            raise HTTPException(status_code=404, detail="unknown link")
+        assignment = current_assignment(session, judge)
+        prog = progress(session, judge)
+        body = {"done": prog.done, "total": prog.total, "csrf": csrf_token(request, _session_key(token)), "assignment": None}
+        if assignment is not None:
+            body["assignment"] = assignment.id
+            body["a"] = [e.to_dict() for e in assignment.item_a.causal_map().edges]
+            body["b"] = [e.to_dict() for e in assignment.item_b.causal_map().edges]
+            body["sentence"] = assignment.item_a.sentence.text
+    return JSONResponse(body)

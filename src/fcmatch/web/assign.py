@@ -1,0 +1,206 @@
+"""A judge's sequence of pairs, handed out one at a time, and the recording of their verdicts.
+
+Each judge has a fixed, seeded *schedule* of ``per_judge`` slots: ``common`` slots (the study's shared
+pairs, for inter-rater reliability), ``repeat`` slots (a pair the judge already judged, sides swapped,
+for intra-rater reliability; only in the second half, so there is something to repeat) and ``new``
+slots. A slot becomes an :class:`Assignment` only when the judge reaches it, so ``adaptive`` pairing
+sees every verdict given before. The pairing strategies themselves are :data:`fcmatch.judge.pairing.PAIRING`;
+this module only picks which sentence a new pair comes from (random: in proportion to the judge's
+open pairs there, which is uniform over all open pairs; adaptive: the least-judged sentence).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from fcmatch.judge.judgements import Comparison
+from fcmatch.judge.pairing import PAIRING
+from fcmatch.web.tables import VERDICTS, Assignment, Item, Judge, Sentence, Verdict
+
+MAX_COMMENT = 2000  # characters kept of a judge's comment
+
+
+class NotAssigned(LookupError):
+    """The assignment does not exist or belongs to another judge."""
+
+
+class AlreadyAnswered(ValueError):
+    """The assignment already has a different verdict (the first one stands)."""
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+
+def schedule(per_judge: int, n_common: int, n_repeats: int, seed: int, judge_id: int) -> list[str]:
+    """The kind of each of a judge's slots (``new``/``common``/``repeat``), seeded by study seed and judge."""
+    rng = np.random.default_rng([seed, judge_id])
+    half = per_judge // 2
+    repeats = set(rng.choice(np.arange(half, per_judge), size=min(n_repeats, per_judge - half), replace=False).tolist())
+    rest = ["common"] * n_common + ["new"] * (per_judge - n_common - len(repeats))
+    rng.shuffle(rest)
+    it = iter(rest)
+    return ["repeat" if k in repeats else next(it) for k in range(per_judge)]
+
+
+def progress(session: Session, judge: Judge) -> Progress:
+    """Verdicts given and slots in total (a judge may finish early when no pair is left to show)."""
+    done = session.scalar(
+        select(func.count(Verdict.id)).join(Assignment, Assignment.id == Verdict.assignment_id)
+        .where(Assignment.judge_id == judge.id)
+    )
+    assigned = session.scalar(select(func.count(Assignment.id)).where(Assignment.judge_id == judge.id))
+    total = judge.study.per_judge
+    if judge.finished_early:
+        total = assigned
+    return Progress(int(done or 0), int(total))
+
+
+def _judge_pairs(session: Session, judge: Judge) -> list[Assignment]:
+    return list(session.scalars(select(Assignment).where(Assignment.judge_id == judge.id).order_by(Assignment.position)))
+
+
+def _sentence_comparisons(session: Session, sentence_id: int) -> list[Comparison]:
+    rows = session.execute(
+        select(Assignment.item_a_id, Assignment.item_b_id, Verdict.verdict, Assignment.judge_id)
+        .join(Verdict, Verdict.assignment_id == Assignment.id)
+        .join(Item, Item.id == Assignment.item_a_id)
+        .where(Item.sentence_id == sentence_id)
+    ).all()
+    return [Comparison(str(j), str(a), str(b), v) for a, b, v, j in rows]
+
+
+def _new_pair(session: Session, judge: Judge, mine: list[Assignment], rng: np.random.Generator) -> tuple[int, int] | None:
+    study = judge.study
+    seen = {frozenset((a.item_a_id, a.item_b_id)) for a in mine}
+    # the judge's common pairs still to come are not "new": reserve them as if judged
+    reserved = {frozenset(p) for p in study.common()} - seen
+    blocked = seen | reserved
+    sentences = session.scalars(select(Sentence).where(Sentence.study_id == study.id).order_by(Sentence.position)).all()
+    open_counts = []
+    for sentence in sentences:
+        ids = [it.id for it in sentence.items]
+        n_blocked = sum(1 for p in blocked if set(p) <= set(ids))
+        open_counts.append(math.comb(len(ids), 2) - n_blocked)
+    open_counts = np.array(open_counts, dtype=float)
+    if open_counts.sum() <= 0:
+        return None
+    if study.pairing == "adaptive":
+        judged = np.array(
+            [len(_sentence_comparisons(session, s.id)) if c > 0 else np.inf for s, c in zip(sentences, open_counts, strict=True)]
+        )
+        least = np.flatnonzero(judged == judged.min())
+        sentence = sentences[int(rng.choice(least))]
+    else:
+        sentence = sentences[int(rng.choice(len(sentences), p=open_counts / open_counts.sum()))]
+    items = [str(it.id) for it in sentence.items]
+    me = f"judge-{judge.id}"
+    comparisons = [
+        Comparison(me if c.judge == str(judge.id) else c.judge, c.a, c.b, c.verdict)
+        for c in _sentence_comparisons(session, sentence.id)
+    ]
+    # pairs shown but not yet answered and reserved common pairs: count as judged by this judge
+    answered = {c.pair() for c in comparisons if c.judge == me}
+    for pair in blocked:
+        a, b = sorted(pair)
+        if {str(a), str(b)} <= set(items) and frozenset((str(a), str(b))) not in answered:
+            comparisons.append(Comparison(me, str(a), str(b), "tie"))
+    pair = PAIRING[study.pairing](items, comparisons, me, rng)
+    return (int(pair[0]), int(pair[1])) if pair else None
+
+
+def current_assignment(session: Session, judge: Judge) -> Assignment | None:
+    """The judge's unanswered assignment, creating the next one from the schedule if needed.
+
+    Args:
+        session: a session inside a transaction (the caller commits; on SQLite that transaction holds
+            the write lock, so two requests of one judge cannot both create slot ``k``).
+        judge: the judge.
+
+    Returns:
+        The assignment to show, or None when the judge is finished.
+    """
+    mine = _judge_pairs(session, judge)
+    open_ = [a for a in mine if a.verdict is None]
+    if open_:
+        return open_[0]
+    study = judge.study
+    position = len(mine)
+    if position >= study.per_judge or judge.finished_early:
+        return None
+    kind = schedule(study.per_judge, min(study.n_common, len(study.common())), study.n_repeats, study.seed, judge.id)[position]
+    rng = np.random.default_rng([study.seed, judge.id, position])
+    pair: tuple[int, int] | None = None
+    if kind == "common":
+        done = {frozenset((a.item_a_id, a.item_b_id)) for a in mine}
+        todo = [p for p in study.common() if frozenset(p) not in done]
+        pair = todo[0] if todo else None
+        if pair and rng.random() < 0.5:
+            pair = (pair[1], pair[0])
+    elif kind == "repeat":
+        repeated = {frozenset((a.item_a_id, a.item_b_id)) for a in mine if a.kind == "repeat"}
+        pool = [a for a in mine if a.kind != "repeat" and frozenset((a.item_a_id, a.item_b_id)) not in repeated]
+        if pool:
+            first = pool[int(rng.integers(len(pool)))]
+            pair = (first.item_b_id, first.item_a_id)  # sides swapped: a left/right habit shows up as disagreement
+    if pair is None:
+        kind = "new"
+        pair = _new_pair(session, judge, mine, rng)
+    if pair is None:
+        judge.finished_early = True
+        return None
+    assignment = Assignment(judge_id=judge.id, position=position, kind=kind, item_a_id=pair[0], item_b_id=pair[1])
+    try:
+        with session.begin_nested():
+            session.add(assignment)
+    except IntegrityError:  # another request of this judge made slot ``position`` first (PostgreSQL)
+        return current_assignment(session, judge)
+    return assignment
+
+
+def record_verdict(session: Session, judge: Judge, assignment_id: int, verdict: str, comment: str = "") -> Verdict:
+    """Store a verdict for one of the judge's assignments; resubmitting the same verdict is a no-op.
+
+    Args:
+        session: a session inside a transaction (the caller commits before answering the request).
+        judge: the judge submitting.
+        assignment_id: which of their assignments.
+        verdict: ``A``, ``B`` or ``tie``.
+        comment: optional free text (cut to 2,000 characters).
+
+    Returns:
+        The stored verdict (the earlier one for a duplicate submission).
+
+    Raises:
+        ValueError: unknown verdict. NotAssigned: the assignment is not this judge's.
+        AlreadyAnswered: it already has a different verdict.
+    """
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    assignment = session.get(Assignment, assignment_id)
+    if assignment is None or assignment.judge_id != judge.id:
+        raise NotAssigned(f"assignment {assignment_id} is not assigned to this judge")
+    if assignment.verdict is not None:
+        if assignment.verdict.verdict != verdict:
+            raise AlreadyAnswered(f"assignment {assignment_id} already has verdict {assignment.verdict.verdict!r}")
+        return assignment.verdict
+    stored = Verdict(assignment_id=assignment.id, verdict=verdict, comment=(comment or "").strip()[:MAX_COMMENT])
+    try:
+        with session.begin_nested():
+            session.add(stored)
+    except IntegrityError:  # the same form posted twice at once: the unique assignment_id kept one
+        session.expire(assignment)
+        return record_verdict(session, judge, assignment_id, verdict, comment)
+    return stored

@@ -1,0 +1,242 @@
+"""Setting up and exporting a judging study: load labelers' causal maps, create the study, invite
+judges, export verdicts as fcmatch comparison JSONL.
+
+Used by both ``fcmatch study create|invite|export|list`` and the admin pages. Which pair a judge sees
+next is :mod:`fcmatch.web.assign`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fcmatch.data.causal_map import CausalMap
+from fcmatch.data.formats import atomic_write, read_maps
+from fcmatch.judge.judgements import Comparison, item_id
+from fcmatch.judge.pairing import PAIRING
+from fcmatch.web.security import hash_token, new_token
+from fcmatch.web.tables import Assignment, Item, Judge, Sentence, Study, Verdict
+
+
+@dataclass
+class StudyConfig:
+    """Settings of a study; every field is also a flag of ``fcmatch study create``."""
+
+    name: str = "study"
+    """Display name of the study."""
+    per_judge: int = 40
+    """Comparisons each judge is asked for (capped by the pairs available)."""
+    pairing: str = "random"
+    """How new pairs are chosen: ``random`` or ``adaptive`` (fcmatch.judge.pairing.PAIRING)."""
+    n_repeats: int = 0
+    """Pairs each judge sees a second time, sides swapped (intra-rater reliability); at most per_judge // 2."""
+    n_common: int = 0
+    """Pairs every judge sees (inter-rater reliability), drawn once per study."""
+    hide_labelers: bool = True
+    """Show "Map A"/"Map B" instead of labeler names on the judge page."""
+    seed: int = 0
+    """Seed of the common pairs and of every judge's schedule."""
+
+    def validate(self) -> None:
+        """Raises: ValueError naming the flag of a contradictory or out-of-range setting."""
+        if self.pairing not in PAIRING:
+            raise ValueError(f"--pairing must be one of {', '.join(PAIRING)}, got {self.pairing!r}")
+        if self.per_judge < 1:
+            raise ValueError(f"--per-judge must be at least 1, got {self.per_judge}")
+        if self.n_repeats < 0 or self.n_common < 0:
+            raise ValueError("--repeats and --common must be >= 0")
+        if self.n_repeats > self.per_judge // 2:
+            raise ValueError(f"--repeats ({self.n_repeats}) must be at most half of --per-judge ({self.per_judge})")
+        if self.n_repeats + self.n_common > self.per_judge:
+            raise ValueError(
+                f"--repeats + --common ({self.n_repeats + self.n_common}) exceed --per-judge ({self.per_judge})"
+            )
+        if not self.name.strip():
+            raise ValueError("--name must not be empty")
+
+
+def load_labelled_maps(paths: Iterable[str | os.PathLike]) -> list[CausalMap]:
+    """Read causal maps from several labelers; each map's ``source`` becomes its labeler.
+
+    Args:
+        paths: files or folders. A folder contributes its ``*.json`` / ``*.jsonl`` files (or those of
+            its ``annotations/`` subfolder, the MATCH layout). For a MATCH annotation file the labeler is
+            the record's ``meta_data.labeler`` (else the file stem); for JSONL (``fcmatch extract`` output)
+            the labeler is the file stem.
+
+    Returns:
+        The maps, labeler in ``source``.
+
+    Raises:
+        FileNotFoundError: a path does not exist. ValueError: no maps found.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            folder = path / "annotations" if (path / "annotations").is_dir() else path
+            files += sorted(p for p in folder.iterdir() if p.suffix in (".json", ".jsonl"))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    maps = []
+    for path in files:
+        for cmap in read_maps(path):
+            labeler = cmap.meta.get("labeler") if path.suffix == ".json" else None
+            cmap.source = str(labeler or path.stem)
+            maps.append(cmap)
+    if not maps:
+        raise ValueError(f"no causal maps in {[str(p) for p in paths]}")
+    return maps
+
+
+def create_study(session: Session, maps: Iterable[CausalMap], config: StudyConfig) -> Study:
+    """Store a study: sentences with at least two labelers, their items, and the common pairs.
+
+    Args:
+        session: an open session (the caller commits).
+        maps: causal maps with the labeler in ``source``; maps of one sentence share ``text``.
+        config: the study settings (validated here).
+
+    Returns:
+        The new :class:`Study` (flushed, so it has an id).
+
+    Raises:
+        ValueError: invalid settings, a labeler with two maps of one sentence, or fewer than one
+            sentence with two labelers.
+    """
+    config.validate()
+    by_text: dict[str, dict[str, CausalMap]] = {}
+    for cmap in maps:
+        labeler = cmap.source or "unknown"
+        per = by_text.setdefault(cmap.text.strip(), {})
+        if labeler in per:
+            raise ValueError(f"labeler {labeler!r} has two maps of the sentence {cmap.text[:60]!r}")
+        per[labeler] = cmap
+    usable = {text: per for text, per in by_text.items() if len(per) >= 2}
+    if not usable:
+        raise ValueError("no sentence has maps from two labelers; a study needs something to compare")
+    study = Study(
+        name=config.name.strip(), pairing=config.pairing, per_judge=config.per_judge, n_repeats=config.n_repeats,
+        n_common=config.n_common, hide_labelers=config.hide_labelers, seed=config.seed,
+    )
+    session.add(study)
+    for position, (text, per) in enumerate(usable.items()):
+        sentence = Sentence(position=position, text=text)
+        for labeler in sorted(per):
+            edges = [e.to_dict() for e in per[labeler].edges]
+            sentence.items.append(Item(labeler=labeler, edges_json=json.dumps(edges, ensure_ascii=False)))
+        study.sentences.append(sentence)
+    session.flush()
+    pairs = [
+        (a.id, b.id) for sentence in study.sentences for a, b in itertools.combinations(sentence.items, 2)
+    ]
+    study.per_judge = min(config.per_judge, len(pairs) + config.n_repeats)
+    rng = np.random.default_rng(config.seed)
+    chosen = rng.choice(len(pairs), size=min(config.n_common, len(pairs)), replace=False) if pairs else []
+    study.common_pairs = json.dumps([list(pairs[int(k)]) for k in chosen])
+    session.flush()
+    return study
+
+
+def invite_judge(session: Session, study: Study, name: str) -> tuple[Judge, str]:
+    """Add a judge to a study.
+
+    Args:
+        session: an open session (the caller commits).
+        study: the study.
+        name: the judge's name, unique within the study (shown in exports, never to other judges).
+
+    Returns:
+        ``(judge, token)``; the judge's link is ``/j/<token>``. Only the token's hash is stored, so this
+        is the one chance to hand it out.
+
+    Raises:
+        ValueError: empty or duplicate name.
+    """
+    name = name.strip()
+    if not name:
+        raise ValueError("a judge needs a name")
+    taken = session.scalar(select(func.count()).where(Judge.study_id == study.id, Judge.name == name))
+    if taken:
+        raise ValueError(f"study {study.id} already has a judge called {name!r}")
+    token = new_token()
+    judge = Judge(study_id=study.id, name=name, token_hash=hash_token(token))
+    session.add(judge)
+    session.flush()
+    return judge, token
+
+
+def judge_by_token(session: Session, token: str) -> Judge | None:
+    """The judge holding ``token``, or None."""
+    return session.scalar(select(Judge).where(Judge.token_hash == hash_token(token)))
+
+
+def item_key(item: Item) -> str:
+    """Export id of an item: ``"<sentence position>/<labeler>"`` (fcmatch.judge.judgements.item_id)."""
+    return item_id(item.sentence.position, item.labeler)
+
+
+def study_comparisons(session: Session, study: Study) -> list[tuple[Comparison, Assignment, Verdict]]:
+    """Every verdict of a study as a :class:`Comparison` (a = left item), oldest first."""
+    rows = session.execute(
+        select(Assignment, Verdict, Judge)
+        .join(Verdict, Verdict.assignment_id == Assignment.id)
+        .join(Judge, Judge.id == Assignment.judge_id)
+        .where(Judge.study_id == study.id)
+        .order_by(Verdict.created, Verdict.id)
+    ).all()
+    out = []
+    for assignment, verdict, judge in rows:
+        # SQLite hands back naive datetimes; every stored time is UTC
+        time = verdict.created.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+        comp = Comparison(judge.name, item_key(assignment.item_a), item_key(assignment.item_b), verdict.verdict, time)
+        out.append((comp, assignment, verdict))
+    return out
+
+
+def export_records(session: Session, study: Study) -> list[dict[str, Any]]:
+    """Verdicts in fcmatch's comparison JSONL format, plus ``kind`` (new/common/repeat) and ``comment``."""
+    return [
+        {**comp.to_dict(), "kind": assignment.kind, "comment": verdict.comment}
+        for comp, assignment, verdict in study_comparisons(session, study)
+    ]
+
+
+def export_study(session: Session, study: Study, path: str | os.PathLike) -> int:
+    """Write a study's verdicts as comparison JSONL (atomically); returns how many were written."""
+    records = export_records(session, study)
+    with atomic_write(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(records)
+
+
+def study_summary(session: Session, study: Study) -> dict[str, Any]:
+    """Counts for listings: sentences, items, judges, verdicts."""
+    verdicts = session.scalar(
+        select(func.count(Verdict.id))
+        .join(Assignment, Assignment.id == Verdict.assignment_id)
+        .join(Judge, Judge.id == Assignment.judge_id)
+        .where(Judge.study_id == study.id)
+    )
+    return {
+        "id": study.id,
+        "name": study.name,
+        "pairing": study.pairing,
+        "per_judge": study.per_judge,
+        "sentences": len(study.sentences),
+        "items": sum(len(s.items) for s in study.sentences),
+        "judges": len(study.judges),
+        "verdicts": int(verdicts or 0),
+    }
