@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from fcmatch.data.causal_map import normalize_concept
 
@@ -174,6 +173,8 @@ def assign(similarity: np.ndarray, threshold: float, one_to_one: bool) -> list[t
     ok = sim >= threshold
     if not one_to_one:
         return [(int(i), int(j), float(sim[i, j])) for i, j in zip(*np.nonzero(ok), strict=True)]
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(np.where(ok, sim, 0.0), maximize=True)
     return sorted((int(i), int(j), float(sim[i, j])) for i, j in zip(rows, cols, strict=True) if ok[i, j])
 
