@@ -1,0 +1,31 @@
+"""``fcmatch serve``: run the judging (and annotation) web app with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+from fcmatch.web.db import DEFAULT_DB_URL
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the web app for comparative judging of causal maps")
+    serve.add_argument("--db", default=DEFAULT_DB_URL, help="SQLAlchemy URL (default: an SQLite file here)")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--admin-token", default=None,
+        help="admin secret (default $FCMATCH_ADMIN_TOKEN, else a random one printed at start)",
+    )
+    serve.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from fcmatch.web.app import create_app
+
+    app = create_app(args.db, admin_token=args.admin_token)
+    print(f"fcmatch web app on http://{args.host}:{args.port}/  (database {args.db})")
+    print(f"admin: http://{args.host}:{args.port}/admin/login  token: {app.state.admin_token}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
