@@ -9,7 +9,6 @@ app's ``no-store`` rule cover them.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -76,7 +75,7 @@ def annotator_home(request: Request, token: str):
         page = render(
             request,
             "annotate_home.html",
-            name=annotator.name,
+            annotator_name=annotator.name,
             project=annotator.project,
             tasks=tasks,
             progress=progress(tasks),
@@ -111,7 +110,7 @@ def editor_page(request: Request, token: str, task_id: int):
             data=data,
             text=task.sentence.text,
             project=annotator.project,
-            name=annotator.name,
+            annotator_name=annotator.name,
             position=index + 1,
             progress=progress(tasks),
             prev_url=f"{base}/t/{tasks[index - 1].id}" if index else None,
@@ -314,7 +313,8 @@ async def suggestions(
             except FormatError as err:
                 raise ValueError(str(err).replace(str(path), predictions.filename or "file")) from None
         report = projects.import_predictions(session, project, maps, model or None)
-        return f"Imported {json.dumps(report['models'])}; {report['unmatched']} not in the project.", []
+        imported = ", ".join(f"{m}: {n}" for m, n in report["models"].items()) or "nothing"
+        return f"Imported predictions ({imported}); {report['unmatched']} not in the project.", []
 
     return _act(request, project_id, action)
 
