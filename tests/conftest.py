@@ -17,7 +17,7 @@ SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def build_tiny_model(folder: Path, seed: int = 0) -> Path:
-    """Write a 2-layer, hidden-32 Llama with a byte-level BPE tokenizer (no merges) to ``folder``.
+    """Write a 2-layer, hidden-64 Llama (64: NF4 needs in_features >= its 64-value block) with a byte-level BPE tokenizer (no merges) to ``folder``.
 
     Token ids: 0-2 the ChatML specials (eos = <|im_end|> = 2, as in SmolLM2), then the 256 byte symbols.
     """
@@ -44,8 +44,8 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=64,
+        intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,

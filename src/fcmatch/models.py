@@ -181,6 +181,23 @@ def _quantization_config(quantize: str | None, dtype: torch.dtype) -> Any:
     )
 
 
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """False when offline mode is set or the hub's host does not answer within ``timeout`` seconds.
+
+    Without this check, a hub id on a machine with no network spends ~45 s in retries before failing.
+    """
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _adapter_base(folder: Path) -> str | None:
     """Base model named by a peft adapter folder (an fcmatch run folder or its adapter/)."""
     for candidate in (folder / "adapter", folder):
@@ -238,17 +255,20 @@ def load(
         adapter, name_or_path = path, _adapter_base(path)
     source = resolve(name_or_path)
     quant = _quantization_config(quantize, dtype)
+    offline = isinstance(source, str) and not _hub_reachable()
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source,
             dtype=dtype,
             quantization_config=quant,
             device_map={"": device} if quant is not None else None,
+            local_files_only=offline,
         )
     except OSError as err:
         if isinstance(source, str):
             raise ModelError(
-                f"could not load {source!r} from the Hugging Face hub ({err.__class__.__name__}). "
+                f"could not load {source!r} from the Hugging Face hub"
+                f"{' (the hub is not reachable from here)' if offline else ''} ({err.__class__.__name__}). "
                 "Offline, download the model elsewhere and pass its local folder instead, e.g. "
                 "`fcmatch ... --model /path/to/model-folder`; the embedded default is "
                 f"{DEFAULT_MODEL!r}."
