@@ -72,12 +72,14 @@ def create_project(
 
 
 def get_project(session: Session, name: str) -> Project:
-    """The project called ``name``.
+    """The project called ``name`` (or, failing that, whose id is ``name``).
 
     Raises:
         ValueError: no such project; the message lists the existing ones.
     """
     project = session.scalar(select(Project).where(Project.name == clean_concept(name)))
+    if project is None and name.strip().isdigit():
+        project = session.get(Project, int(name))
     if project is None:
         names = session.scalars(select(Project.name).order_by(Project.id)).all()
         raise ValueError(f"no project named {name!r}; projects: {', '.join(names) or '(none)'}")
