@@ -205,3 +205,27 @@ def test_full_flow_suggestions_agreement_exports(client, tmp_path):
         ("bob", -1),
         ("bob", 0),
     ]
+
+
+def test_reissued_link_replaces_the_old_one_and_ordering_applies(client, tmp_path):
+    url, links = make_project(client, overlap="0.0", names="ann")
+    r = client.post(f"{url}/reissue", headers=BEARER, data={"name": "ann"})
+    new_link = re.search(r"http://testserver(/annotate/a/[\w-]+)", r.text).group(1)
+    assert client.get(links["ann"]).status_code == 404 and client.get(new_link).status_code == 200
+
+    # the model is least sure about the third sentence: it comes first
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps({"text": s, "edges": [], "meta": {"model": "m", "mean_logprob": -3.0 if i == 2 else -0.1}})
+            + "\n"
+            for i, s in enumerate(SENTENCES)
+        )
+    )
+    client.post(f"{url}/suggestions", headers=BEARER, files={"predictions": ("p.jsonl", preds.read_bytes())})
+    r = client.post(f"{url}/ordering", headers=BEARER, data={"by": "uncertainty"})
+    assert r.status_code == 200 and "4 sentences scored" in r.text
+    data, _ = editor_data(client, new_link)
+    assert data["text"] == SENTENCES[2]
+    r = client.post(f"{url}/ordering", headers=BEARER, data={"by": "disagreement"})
+    assert r.status_code == 400 and "two models" in r.text
