@@ -57,7 +57,7 @@ def export_maps(session: Session, project: Project, per_sentence: str = "one", *
     """The maps to export.
 
     Args:
-        per_sentence: ``one`` keeps the first-finished annotation of each sentence (a training file
+        per_sentence: ``one`` keeps, per sentence, the finished annotation last saved earliest (a training file
             must not hold one sentence twice with different labels); ``all`` keeps everyone's (a MATCH
             judging study compares labelers of the same sentence).
         **kwargs: ``include_drafts`` / ``include_unclear`` of :func:`annotated_maps`.
