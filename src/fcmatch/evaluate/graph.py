@@ -177,7 +177,8 @@ def evaluate_maps(
     m = matcher if isinstance(matcher, Matcher) else get_matcher(matcher)
     pairing = pair_maps(gold, pred)
     if m.prepare is not None:
-        m.prepare([c for g, p in pairing.pairs for c in (*g.concepts, *p.concepts)])
+        # only sentences where both sides have edges ever reach the similarity function
+        m.prepare([c for g, p in pairing.pairs if g.edges and p.edges for c in (*g.concepts, *p.concepts)])
     total = EdgeCounts()
     per_sentence = []
     for g, p in pairing.pairs:

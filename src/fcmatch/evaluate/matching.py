@@ -114,9 +114,10 @@ def _embed_all(concepts: list[str]) -> None:
 
 @functools.cache
 def _rouge1() -> object:
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer, tokenizers
 
-    return rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
+    # passing the default tokenizer explicitly skips rouge-score's "Using default tokenizer." log line
+    return rouge_scorer.RougeScorer(["rouge1"], tokenizer=tokenizers.DefaultTokenizer(use_stemmer=True))
 
 
 def rouge1_similarity(gold: list[str], pred: list[str]) -> np.ndarray:
