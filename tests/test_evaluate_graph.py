@@ -98,9 +98,11 @@ def test_missing_prediction_counts_as_empty():
     assert out["micro"]["recall"] == 0.0 and out["per_sentence"][0]["missing"] is True
 
 
-def test_duplicate_sentence_is_a_clear_error():
+def test_duplicate_sentence_and_bad_threshold_are_clear_errors():
     with pytest.raises(ValueError, match="twice"):
         evaluate_maps([cmap("a."), cmap("a. ")], [])
+    with pytest.raises(ValueError, match="threshold must be in"):
+        evaluate_maps([cmap("a.")], [], threshold=-0.1)  # even with nothing to match
 
 
 def test_counts_add_up():

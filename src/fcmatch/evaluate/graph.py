@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from fcmatch.data.causal_map import CausalMap, Edge, normalize_concept
-from fcmatch.evaluate.matching import Matcher, get_matcher, match_nodes
+from fcmatch.evaluate.matching import Matcher, check_threshold, get_matcher, match_nodes
 from fcmatch.evaluate.pairing import pair_maps
 
 
@@ -118,6 +118,8 @@ def compare_maps(
     Raises:
         ValueError: unknown matcher or threshold outside [0, 1].
     """
+    if threshold is not None:  # checked here too: match_nodes is skipped when a side is empty
+        check_threshold(threshold)
     gold_nodes, gold_edges = _nodes_and_edges(gold.edges)
     pred_nodes, pred_edges = _nodes_and_edges(pred.edges)
     counts = EdgeCounts(n_gold=len(gold_edges), n_pred=len(pred_edges))

@@ -155,6 +155,18 @@ def get_matcher(name: str) -> Matcher:
         raise ValueError(f"unknown matcher {name!r}; choose one of {', '.join(MATCHERS)}") from None
 
 
+def check_threshold(threshold: float) -> float:
+    """``threshold`` as a float.
+
+    Raises:
+        ValueError: it is outside [0, 1] (the range of every matcher's similarity).
+    """
+    value = float(threshold)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    return value
+
+
 def assign(similarity: np.ndarray, threshold: float, one_to_one: bool) -> list[tuple[int, int, float]]:
     """Turn a similarity matrix into matched (gold index, pred index, similarity) pairs.
 
@@ -203,8 +215,6 @@ def match_nodes(
         ValueError: unknown matcher, or a threshold outside [0, 1].
     """
     m = matcher if isinstance(matcher, Matcher) else get_matcher(matcher)
-    threshold = m.threshold if threshold is None else float(threshold)
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    threshold = check_threshold(m.threshold if threshold is None else threshold)
     one_to_one = m.one_to_one if one_to_one is None else one_to_one
     return assign(m.similarity(list(gold_concepts), list(pred_concepts)), threshold, one_to_one)
