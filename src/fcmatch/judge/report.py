@@ -1,0 +1,118 @@
+"""Self-contained HTML report of a comparative-judgement study (``fcmatch judge report DIR``).
+
+Sections: Bradley-Terry scores per sentence with 95% error bars, reliability figures, the measure
+alignment table (cross-validated, :mod:`fcmatch.judge.align`) and a plot of the default measure's
+consensus score against the human Bradley-Terry score. Figures are matplotlib PNGs embedded as base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fcmatch.data.formats import atomic_write
+from fcmatch.judge.align import DEFAULT_MEASURE, DEFAULT_SETTINGS, align, format_alignment, sentence_tables
+from fcmatch.judge.judgements import JudgementData, read_match_study
+from fcmatch.judge.measures import MEASURES, Measure
+from fcmatch.judge.reliability import fit_per_sentence, study_reliability
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _bt_figure(data: JudgementData, fitted: dict[str, tuple[float, float]]) -> str:
+    import matplotlib.pyplot as plt
+
+    sids = list(data.sentences)
+    cols = 5
+    rows = (len(sids) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, sid in zip(axes.flat, sids, strict=False):
+        items = sorted(data.items_of(sid), key=lambda x: fitted[x][0])
+        y = np.arange(len(items))
+        ax.errorbar([fitted[x][0] for x in items], y, xerr=[1.96 * fitted[x][1] for x in items], fmt="o", ms=3)
+        ax.set_yticks(y, [data.items[x].labeler for x in items], fontsize=7)
+        ax.set_title(f"sentence {sid}", fontsize=9)
+        ax.axvline(0, color="grey", lw=0.5)
+    for ax in list(axes.flat)[len(sids):]:
+        ax.axis("off")
+    fig.supxlabel("Bradley-Terry score (log-strength, 95% interval)")
+    return _png(fig)
+
+
+def _measure_figure(data: JudgementData, fitted: dict[str, tuple[float, float]], measure: Measure) -> str:
+    import matplotlib.pyplot as plt
+
+    fixed = Measure(measure.name, measure.score, [DEFAULT_SETTINGS], measure.description, measure.prepare)
+    tables = sentence_tables(data, fixed)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for sid, table in tables.items():
+        ax.scatter(table.consensus(0), [fitted[x][0] for x in table.items], s=12, label=sid)
+    ax.set_xlabel(f"{measure.name} consensus score {DEFAULT_SETTINGS}")
+    ax.set_ylabel("Bradley-Terry score")
+    ax.legend(title="sentence", fontsize=6, ncol=2)
+    return _png(fig)
+
+
+def _table(rows: dict[str, Any]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(v))}</td></tr>" for k, v in rows.items())
+    return f"<table>{body}</table>"
+
+
+def _markdown_table(markdown: str) -> str:
+    lines = [ln for ln in markdown.splitlines() if not set(ln) <= set("|-")]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(data_dir: str | os.PathLike, out: str | os.PathLike, measures: list[str] | None = None) -> dict[str, Any]:
+    """Write the HTML report of the study in ``data_dir`` to ``out``.
+
+    Args:
+        data_dir: a folder with the layout of ../shared/data/match.
+        out: the ``.html`` file to write (parent folders are created).
+        measures: measures for the alignment table; default all of :data:`MEASURES`.
+
+    Returns:
+        ``{"reliability": ..., "alignment": ...}``, the figures shown.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    data = read_match_study(data_dir)
+    fitted = fit_per_sentence(data.judgements, sorted(data.items))
+    reliability = study_reliability(data)
+    alignment = align(data_dir, measures)
+    default = MEASURES[DEFAULT_MEASURE]
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>fcmatch judgement report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}</style></head><body>
+<h1>Comparative judgement report</h1>
+<p>{html.escape(str(data_dir))}: {len(data.sentences)} sentences, {len(data.items)} items,
+{len(data.judgements)} judgements ({sum(c.verdict == "tie" for c in data.judgements)} ties),
+{len(data.reliability)} reliability judgements.</p>
+<h2>Bradley-Terry scores (Davidson ties, per sentence)</h2>{_bt_figure(data, fitted)}
+<h2>Reliability</h2>{_table(reliability)}
+<h2>Automatic measures vs people (leave-one-sentence-out)</h2>{_markdown_table(format_alignment(alignment))}
+<p>Default measure: {html.escape(DEFAULT_MEASURE)} {html.escape(json.dumps(DEFAULT_SETTINGS))}.</p>
+{_measure_figure(data, fitted, default)}
+</body></html>"""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out) as fh:
+        fh.write(page)
+    return {"reliability": reliability, "alignment": alignment}
