@@ -3,9 +3,10 @@
 Run it with ``fcmatch serve [--db URL] [--host 127.0.0.1 --port 8000]``; build it in code with
 :func:`create_app`. What a router of this app can rely on:
 
-- ``request.app.state.sessions``: a SQLAlchemy ``sessionmaker``; write with
-  ``with request.app.state.sessions.begin() as session: ...`` so the commit (durable: SQLite WAL,
-  ``synchronous=FULL``) happens before the response is built.
+- ``fcmatch.web.db.transaction(request)``: ``with transaction(request) as session: ...`` runs one
+  transaction that commits (durably: SQLite WAL, ``synchronous=FULL``) before the response is built;
+  it queues on ``request.app.state.write_lock`` so concurrent SQLite writers take turns fairly.
+  ``request.app.state.sessions`` is the plain ``sessionmaker`` (for reads that need no lock).
 - ``request.app.state.engine``, ``.admin_token`` and ``.secret`` (the CSRF/cookie signing key, kept in
   the database so pages rendered before a restart still post after it).
 - :mod:`fcmatch.web.security` for CSRF and the ``require_admin`` dependency, :mod:`fcmatch.web.pages`
@@ -26,7 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from fcmatch.web import tables  # noqa: F401  (registers the judging tables on Base before create_all)
-from fcmatch.web.db import DEFAULT_DB_URL, get_or_create_setting, init_db, make_engine, session_factory
+from fcmatch.web.db import DEFAULT_DB_URL, get_or_create_setting, init_db, make_engine, session_factory, writer_lock
 from fcmatch.web.pages import STATIC_DIR, render
 from fcmatch.web.security import SECURITY_HEADERS, BodySizeLimit, new_token
 
@@ -73,6 +74,7 @@ def create_app(
     app = FastAPI(title="fcmatch", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.write_lock = writer_lock(engine)
     app.state.admin_token = admin_token
     app.state.secret = get_or_create_setting(engine, "secret", lambda: new_token(32))
 

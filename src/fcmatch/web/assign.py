@@ -11,6 +11,7 @@ open pairs there, which is uniform over all open pairs; adaptive: the least-judg
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -44,7 +45,8 @@ class Progress:
         return self.done >= self.total
 
 
-def schedule(per_judge: int, n_common: int, n_repeats: int, seed: int, judge_id: int) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def schedule(per_judge: int, n_common: int, n_repeats: int, seed: int, judge_id: int) -> tuple[str, ...]:
     """The kind of each of a judge's slots (``new``/``common``/``repeat``), seeded by study seed and judge."""
     rng = np.random.default_rng([seed, judge_id])
     half = per_judge // 2
@@ -52,7 +54,7 @@ def schedule(per_judge: int, n_common: int, n_repeats: int, seed: int, judge_id:
     rest = ["common"] * n_common + ["new"] * (per_judge - n_common - len(repeats))
     rng.shuffle(rest)
     it = iter(rest)
-    return ["repeat" if k in repeats else next(it) for k in range(per_judge)]
+    return tuple("repeat" if k in repeats else next(it) for k in range(per_judge))
 
 
 def progress(session: Session, judge: Judge) -> Progress:
@@ -68,8 +70,25 @@ def progress(session: Session, judge: Judge) -> Progress:
     return Progress(int(done or 0), int(total))
 
 
-def _judge_pairs(session: Session, judge: Judge) -> list[Assignment]:
-    return list(session.scalars(select(Assignment).where(Assignment.judge_id == judge.id).order_by(Assignment.position)))
+@dataclass(frozen=True)
+class _Slot:
+    """A judge's assignment as plain values: loading ORM objects for ~100 rows per request was most of its CPU."""
+
+    id: int
+    item_a_id: int
+    item_b_id: int
+    kind: str
+    answered: bool
+
+
+def _judge_pairs(session: Session, judge: Judge) -> list[_Slot]:
+    rows = session.execute(
+        select(Assignment.id, Assignment.item_a_id, Assignment.item_b_id, Assignment.kind, Verdict.id)
+        .outerjoin(Verdict, Verdict.assignment_id == Assignment.id)
+        .where(Assignment.judge_id == judge.id)
+        .order_by(Assignment.position)
+    ).all()
+    return [_Slot(a, ia, ib, kind, v is not None) for a, ia, ib, kind, v in rows]
 
 
 def _sentence_comparisons(session: Session, sentence_id: int) -> list[Comparison]:
@@ -82,34 +101,40 @@ def _sentence_comparisons(session: Session, sentence_id: int) -> list[Comparison
     return [Comparison(str(j), str(a), str(b), v) for a, b, v, j in rows]
 
 
-def _new_pair(session: Session, judge: Judge, mine: list[Assignment], rng: np.random.Generator) -> tuple[int, int] | None:
+def _new_pair(session: Session, judge: Judge, mine: list[_Slot], rng: np.random.Generator) -> tuple[int, int] | None:
     study = judge.study
     seen = {frozenset((a.item_a_id, a.item_b_id)) for a in mine}
     # the judge's common pairs still to come are not "new": reserve them as if judged
     reserved = {frozenset(p) for p in study.common()} - seen
     blocked = seen | reserved
-    sentences = session.scalars(select(Sentence).where(Sentence.study_id == study.id).order_by(Sentence.position)).all()
-    open_counts = []
-    for sentence in sentences:
-        ids = [it.id for it in sentence.items]
-        n_blocked = sum(1 for p in blocked if set(p) <= set(ids))
-        open_counts.append(math.comb(len(ids), 2) - n_blocked)
-    open_counts = np.array(open_counts, dtype=float)
+    rows = session.execute(
+        select(Item.id, Item.sentence_id).join(Sentence, Sentence.id == Item.sentence_id)
+        .where(Sentence.study_id == study.id).order_by(Sentence.position, Item.id)
+    ).all()
+    members: dict[int, list[int]] = {}
+    for item, sentence_id in rows:
+        members.setdefault(sentence_id, []).append(item)
+    sentence_of_item = {item: sentence_id for item, sentence_id in rows}
+    sentences = list(members)
+    open_counts = np.array([math.comb(len(members[s]), 2) for s in sentences], dtype=float)
+    index = {s: k for k, s in enumerate(sentences)}
+    for pair in blocked:
+        open_counts[index[sentence_of_item[next(iter(pair))]]] -= 1
     if open_counts.sum() <= 0:
         return None
     if study.pairing == "adaptive":
         judged = np.array(
-            [len(_sentence_comparisons(session, s.id)) if c > 0 else np.inf for s, c in zip(sentences, open_counts, strict=True)]
+            [len(_sentence_comparisons(session, s)) if c > 0 else np.inf for s, c in zip(sentences, open_counts, strict=True)]
         )
         least = np.flatnonzero(judged == judged.min())
-        sentence = sentences[int(rng.choice(least))]
+        chosen = sentences[int(rng.choice(least))]
     else:
-        sentence = sentences[int(rng.choice(len(sentences), p=open_counts / open_counts.sum()))]
-    items = [str(it.id) for it in sentence.items]
+        chosen = sentences[int(rng.choice(len(sentences), p=open_counts / open_counts.sum()))]
+    items = [str(i) for i in members[chosen]]
     me = f"judge-{judge.id}"
     comparisons = [
         Comparison(me if c.judge == str(judge.id) else c.judge, c.a, c.b, c.verdict)
-        for c in _sentence_comparisons(session, sentence.id)
+        for c in _sentence_comparisons(session, chosen)
     ]
     # pairs shown but not yet answered and reserved common pairs: count as judged by this judge
     answered = {c.pair() for c in comparisons if c.judge == me}
@@ -132,10 +157,23 @@ def current_assignment(session: Session, judge: Judge) -> Assignment | None:
     Returns:
         The assignment to show, or None when the judge is finished.
     """
+    return next_pair(session, judge)[0]
+
+
+def next_pair(session: Session, judge: Judge) -> tuple[Assignment | None, Progress]:
+    """:func:`current_assignment` and :func:`progress` from one read of the judge's assignments."""
     mine = _judge_pairs(session, judge)
-    open_ = [a for a in mine if a.verdict is None]
+    done = sum(a.answered for a in mine)
+    assignment = _current(session, judge, mine)
+    assigned = len(mine) + int(assignment is not None and assignment.id not in {a.id for a in mine})
+    total = assigned if judge.finished_early else judge.study.per_judge
+    return assignment, Progress(done, total)
+
+
+def _current(session: Session, judge: Judge, mine: list[_Slot]) -> Assignment | None:
+    open_ = [a for a in mine if not a.answered]
     if open_:
-        return open_[0]
+        return session.get(Assignment, open_[0].id)
     study = judge.study
     position = len(mine)
     if position >= study.per_judge or judge.finished_early:

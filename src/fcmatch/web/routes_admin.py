@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from fcmatch.web.assign import progress
+from fcmatch.web.db import transaction
 from fcmatch.web.pages import render
 from fcmatch.web.results import study_results
 from fcmatch.web.security import (
@@ -103,7 +104,7 @@ async def create_study_route(
             paths.append(path)
         try:
             maps = load_labelled_maps(paths)
-            with request.app.state.sessions.begin() as session:
+            with transaction(request) as session:
                 study_id = create_study(session, maps, config).id
         except ValueError as err:
             return RedirectResponse("/admin?" + _query(error=str(err)), status_code=303)
@@ -132,7 +133,7 @@ def invite_route(request: Request, study_id: int, names: str = Form(...), csrf: 
     wanted = [n.strip() for n in names.replace(",", "\n").splitlines() if n.strip()]
     base = str(request.base_url).rstrip("/")
     try:
-        with request.app.state.sessions.begin() as session:
+        with transaction(request) as session:
             study = _study(session, study_id)
             links = [(name, f"{base}/j/{invite_judge(session, study, name)[1]}") for name in wanted]
     except ValueError as err:

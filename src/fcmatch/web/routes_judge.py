@@ -11,7 +11,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from fcmatch.web.assign import AlreadyAnswered, NotAssigned, current_assignment, progress, record_verdict
+from fcmatch.web.assign import AlreadyAnswered, NotAssigned, next_pair, record_verdict
+from fcmatch.web.db import transaction
 from fcmatch.web.pages import render
 from fcmatch.web.security import check_csrf, csrf_token
 from fcmatch.web.study import judge_by_token
@@ -40,12 +41,12 @@ def _wants_json(request: Request) -> bool:
 
 @router.get("/j/{token}", response_class=HTMLResponse)
 def judge_page(request: Request, token: str):
-    with request.app.state.sessions.begin() as session:
+    with transaction(request) as session:
         judge = judge_by_token(session, token)
         if judge is None:
             raise HTTPException(status_code=404, detail="unknown link")
-        assignment: Assignment | None = current_assignment(session, judge)
-        prog = progress(session, judge)
+        assignment: Assignment | None
+        assignment, prog = next_pair(session, judge)
         context = {
             "judge_name": judge.name,
             "study_name": judge.study.name,
@@ -66,6 +67,18 @@ def judge_page(request: Request, token: str):
     return render(request, "judge.html", **context)
 
 
+def _pair_json(request: Request, token: str, session, judge) -> dict:
+    """The judge's current pair (created if due) as JSON: ids, both sides' edges, progress, csrf."""
+    assignment, prog = next_pair(session, judge)
+    body = {"done": prog.done, "total": prog.total, "csrf": csrf_token(request, _session_key(token)), "assignment": None}
+    if assignment is not None:
+        body["assignment"] = assignment.id
+        body["sentence"] = assignment.item_a.sentence.text
+        body["a"] = [e.to_dict() for e in assignment.item_a.causal_map().edges]
+        body["b"] = [e.to_dict() for e in assignment.item_b.causal_map().edges]
+    return body
+
+
 @router.post("/j/{token}/verdict")
 def submit_verdict(
     request: Request,
@@ -76,7 +89,8 @@ def submit_verdict(
     csrf: str = Form(""),
 ):
     check_csrf(request, _session_key(token), csrf)
-    with request.app.state.sessions.begin() as session:
+    json_client = _wants_json(request)
+    with transaction(request) as session:
         judge = judge_by_token(session, token)
         if judge is None:
             raise HTTPException(status_code=404, detail="unknown link")
@@ -89,8 +103,10 @@ def submit_verdict(
         except ValueError as err:
             raise HTTPException(status_code=422, detail=str(err)) from None
         result = {"assignment": assignment, "verdict": stored.verdict, "id": stored.id}
+        # the next pair is made in the same transaction: one commit (one fsync) per verdict, not two
+        result["next"] = _pair_json(request, token, session, judge)
     # the transaction above has committed (and, on SQLite, fsynced the WAL) before this response exists
-    if _wants_json(request):
+    if json_client:
         return JSONResponse(result)
     return RedirectResponse(f"/j/{token}", status_code=303)
 
@@ -98,16 +114,9 @@ def submit_verdict(
 @router.get("/j/{token}/next")
 def next_json(request: Request, token: str):
     """The current pair as JSON (for scripts and the load test): ids, sides' edges, progress, csrf."""
-    with request.app.state.sessions.begin() as session:
+    with transaction(request) as session:
         judge = judge_by_token(session, token)
         if judge is None:
             raise HTTPException(status_code=404, detail="unknown link")
-        assignment = current_assignment(session, judge)
-        prog = progress(session, judge)
-        body = {"done": prog.done, "total": prog.total, "csrf": csrf_token(request, _session_key(token)), "assignment": None}
-        if assignment is not None:
-            body["assignment"] = assignment.id
-            body["a"] = [e.to_dict() for e in assignment.item_a.causal_map().edges]
-            body["b"] = [e.to_dict() for e in assignment.item_b.causal_map().edges]
-            body["sentence"] = assignment.item_a.sentence.text
+        body = _pair_json(request, token, session, judge)
     return JSONResponse(body)
