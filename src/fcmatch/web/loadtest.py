@@ -33,7 +33,7 @@ from fcmatch.web.tables import Assignment, Verdict
 _SERVER = (
     "import os, uvicorn\n"
     "from fcmatch.web.app import create_app\n"
-    "uvicorn.run(create_app(os.environ['FCMATCH_LOAD_DB'], admin_token='load-test-admin'), host='127.0.0.1',"
+    "uvicorn.run(create_app(os.environ['FCMATCH_LOAD_DB'], admin_token=os.environ['FCMATCH_LOAD_ADMIN']), host='127.0.0.1',"
     " port=int(os.environ['FCMATCH_LOAD_PORT']), log_level='warning',"
     " timeout_keep_alive=120)\n"
 )
@@ -60,14 +60,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db_url: str, timeout: float = 30.0) -> tuple[subprocess.Popen, str]:
+def start_server(db_url: str, admin_token: str = "load-test-admin", timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
     """Start uvicorn on 127.0.0.1 in a subprocess; returns (process, base URL) once /healthz answers.
 
     Raises:
         RuntimeError: the server did not come up within ``timeout`` seconds.
     """
     port = _free_port()
-    env = {**os.environ, "FCMATCH_LOAD_DB": db_url, "FCMATCH_LOAD_PORT": str(port)}
+    env = {**os.environ, "FCMATCH_LOAD_DB": db_url, "FCMATCH_LOAD_PORT": str(port), "FCMATCH_LOAD_ADMIN": admin_token}
     proc = subprocess.Popen([sys.executable, "-c", _SERVER], env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -1,0 +1,85 @@
+"""End to end in a real headless Chromium: a judge opens their link and makes three comparisons (mouse
+and keyboard), then the admin logs in and sees them. Skipped when /usr/bin/chromium is missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fcmatch.web import tables  # noqa: F401  (registers the tables)
+from fcmatch.web.db import init_db, make_engine, session_factory
+from fcmatch.web.demo import demo_maps
+from fcmatch.web.loadtest import start_server, stop_server
+from fcmatch.web.study import StudyConfig, create_study, invite_judge
+
+CHROMIUM = Path("/usr/bin/chromium")
+ADMIN = "browser-admin-token"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
+    url = f"sqlite:///{tmp_path / 'browser.sqlite'}"
+    engine = make_engine(url)
+    init_db(engine)
+    with session_factory(engine).begin() as session:
+        maps = [m for per in demo_maps(4).values() for m in per]
+        study = create_study(session, maps, StudyConfig("browser demo", per_judge=6))
+        token = invite_judge(session, study, "alice")[1]
+    engine.dispose()
+    proc, base = start_server(url, admin_token=ADMIN)
+    yield base, token
+    stop_server(proc)
+
+
+def test_judge_compares_three_pairs_and_admin_sees_them(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto(f"{base}/j/{token}")
+            expect(page.locator("#progress-text")).to_have_text("1 of 6")
+            assert page.locator("#map-a svg.map").count() == 1 and page.locator("#map-b svg.map").count() == 1
+
+            page.click("#btn-a")  # 1: the mouse
+            expect(page.locator("#progress-text")).to_have_text("2 of 6")
+
+            page.fill("#comment", "a tie, both miss the sign")  # typing "a"/"b"/"t" here must not vote
+            expect(page.locator("#progress-text")).to_have_text("2 of 6")
+            page.locator("#comment").blur()
+            page.keyboard.press("t")  # 2: keyboard, tie
+            expect(page.locator("#progress-text")).to_have_text("3 of 6")
+
+            page.keyboard.press("3")  # 3: keyboard, B better
+            expect(page.locator("#progress-text")).to_have_text("4 of 6")
+            assert not errors, errors  # no CSP violation or script error
+
+            admin = browser.new_page()
+            admin.goto(f"{base}/admin")  # not logged in: sent to the login page
+            expect(admin).to_have_url(f"{base}/admin/login")
+            admin.fill("#admin-token", ADMIN)
+            admin.click("button[type=submit]")
+            expect(admin.locator("#studies")).to_contain_text("browser demo")
+            admin.click("text=browser demo")
+            expect(admin.locator("#judges")).to_contain_text("alice")
+            assert admin.locator("#judges tr:has-text('alice') td.num").first.inner_text() == "3"
+            admin.goto(f"{base}/admin/studies/1/results")
+            expect(admin.locator("#verdict-count")).to_contain_text("3 verdicts (1 ties)")
+            export = admin.request.get(f"{base}/admin/studies/1/export.jsonl").text()
+            verdicts = [line.split('"verdict": "')[1].split('"')[0] for line in export.splitlines()]
+            assert verdicts == ["A", "tie", "B"]
+            assert "a tie, both miss the sign" in export
+        finally:
+            browser.close()
