@@ -56,6 +56,8 @@ def batch_loss_sum(model: Any, batch: Batch, chunk: int = 1024) -> torch.Tensor:
     to get the token-weighted mean that single-example training would give.
     """
     body, head = body_and_head(model)
+    # use_cache=False is load-bearing: transformers turns restarting position_ids into a block-diagonal
+    # mask only when there is no attention mask and no KV cache (masking_utils.find_packed_sequence_indices)
     device = next(head.parameters()).device
     out = body(
         input_ids=batch.input_ids.to(device),

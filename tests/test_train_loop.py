@@ -1,0 +1,140 @@
+"""End to end on the tiny model: the run folder, falling loss, methods, merge, the CLI, refusing to overwrite."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fcmatch.cli import main
+from fcmatch.models import load
+from fcmatch.train import ConfigError, TrainConfig, merge, sft
+from fcmatch.train.data import collate, tokenize
+from fcmatch.train.loss import batch_loss_sum
+
+PAIRS = [("rain", "drought"), ("money", "debt"), ("sun", "cold"), ("food", "hunger"), ("work", "poverty"), ("sleep", "stress")]
+
+
+def causal_records():
+    return [{"text": f"More {a} means less {b}.", "edges": [{"cause": a, "effect": b, "sign": "-"}]} for a, b in PAIRS]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from conftest import write_jsonl
+
+    folder = tmp_path_factory.mktemp("data")
+    return write_jsonl(folder / "train.jsonl", causal_records())
+
+
+def config(tiny_model_dir, data, out, **kw) -> TrainConfig:
+    base = dict(model=str(tiny_model_dir), train_file=str(data), output_dir=str(out), batch_size=3, max_steps=6,
+                lr=1e-2, lora_r=4, warmup_steps=1, save_every=3, eval_every=3, progress=False,
+                # one thread: the tiny model's ops take microseconds, and thread syncs dominate on a busy machine
+                num_threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def lora_run(tiny_model_dir, data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "lora"
+    return sft(config(tiny_model_dir, data, out, val_file=str(data), max_steps=30, eval_every=10, save_every=10))
+
+
+def test_run_folder_holds_adapter_config_manifest_metrics(lora_run, tiny_model_dir):
+    assert (lora_run / "adapter" / "adapter_model.safetensors").is_file()
+    adapter_config = json.loads((lora_run / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == str(tiny_model_dir)
+    assert "lr: 0.01" in (lora_run / "config.yaml").read_text()
+    manifest = json.loads((lora_run / "manifest.json").read_text())
+    for key in ("packages", "git_commit", "data_sha256", "seed", "hardware", "wall_seconds", "peak_rss_mb"):
+        assert key in manifest
+    lines = [json.loads(x) for x in (lora_run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in lines] == list(range(1, 31))
+    assert all({"loss", "lr", "tokens_per_s"} <= set(m) for m in lines)
+    assert [m["step"] for m in lines if "val_loss" in m] == [10, 20, 30]
+    assert [p.name for p in sorted((lora_run / "checkpoints").iterdir())] == ["step-000020", "step-000030"]
+    # loss falls on this memorisable data (a run gave 5.55 -> 5.06; val 5.17, 5.07, 5.06)
+    assert lines[-1]["loss"] < lines[0]["loss"] - 0.3
+    val = [m["val_loss"] for m in lines if "val_loss" in m]
+    assert val == sorted(val, reverse=True)
+
+
+def test_exported_adapter_is_the_best_validation_step_and_loads(lora_run, tiny_model_dir, data):
+    best = json.loads((lora_run / "best" / "best.json").read_text())
+    lines = [json.loads(x) for x in (lora_run / "metrics.jsonl").read_text().splitlines()]
+    assert best["val_loss"] == min(m["val_loss"] for m in lines if "val_loss" in m)
+    model, tokenizer = load(lora_run, dtype=torch.float32, device="cpu")
+    examples = [tokenize(tokenizer, m) for m in _messages(data)]
+    with torch.no_grad():
+        loss = batch_loss_sum(model, collate(examples)).item() / sum(e.loss_tokens for e in examples)
+    assert loss == pytest.approx(best["val_loss"], rel=1e-5)
+
+
+def _messages(path):
+    from fcmatch.train.data import load_conversations
+
+    return load_conversations(path, "causal")
+
+
+def test_merge_gives_the_same_logits_as_the_adapter(lora_run, tmp_path):
+    merged = merge(lora_run, tmp_path / "merged")
+    assert (merged / "config.json").is_file() and (merged / "tokenizer.json").is_file()
+    adapted, tokenizer = load(lora_run, dtype=torch.float32, device="cpu")
+    plain, _ = load(merged, dtype=torch.float32, device="cpu")
+    ids = torch.tensor([tokenizer("More rain means less drought.")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(plain(ids).logits, adapted(ids).logits, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="exists"):
+        merge(lora_run, merged)
+
+
+def test_an_existing_run_is_never_overwritten(lora_run, tiny_model_dir, data):
+    before = (lora_run / "adapter" / "adapter_model.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
+        sft(config(tiny_model_dir, data, lora_run))
+    assert (lora_run / "adapter" / "adapter_model.safetensors").read_bytes() == before
+
+
+def test_bitfit_on_a_model_without_biases_says_so(tiny_model_dir, data, tmp_path):
+    with pytest.raises(ConfigError, match="has no bias terms.*use method lora"):
+        sft(config(tiny_model_dir, data, tmp_path / "b", method="bitfit"))
+
+
+@pytest.mark.parametrize("method", ["dora", "qlora"])
+def test_adapter_methods_train_their_parameters(tiny_model_dir, data, tmp_path, method):
+    # per layer, the 7 linear layers (q k v o gate up down) have sum(in + out) and sum(out) (DoRA magnitudes):
+    cfg = json.loads((tiny_model_dir / "config.json").read_text())
+    h, m, kv = cfg["hidden_size"], cfg["intermediate_size"], cfg["hidden_size"] // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
+    outs = [h, kv, kv, h, m, m, h]
+    ins = [h, h, h, h, h, h, m]
+    r, layers = 4, cfg["num_hidden_layers"]
+    trainable = layers * (r * (sum(ins) + sum(outs)) + (sum(outs) if method == "dora" else 0))
+    assert trainable == {"dora": 9216, "qlora": 8192}[method]  # hidden 64, intermediate 128, 2 layers
+    run = sft(config(tiny_model_dir, data, tmp_path / method, method=method, max_steps=2, save_every=0))
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["trainable_parameters"] == trainable
+    weights = load_file(run / "adapter" / "adapter_model.safetensors")
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in weights.items())
+
+
+def test_full_fine_tuning_saves_a_whole_model(tiny_model_dir, data, tmp_path):
+    run = sft(config(tiny_model_dir, data, tmp_path / "full", method="full", max_steps=2, save_every=0))
+    model, _ = load(run / "model", dtype=torch.float32, device="cpu")
+    base, _ = load(str(tiny_model_dir), dtype=torch.float32, device="cpu")
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p, base.state_dict()[n])]
+    assert "lm_head.weight" in changed and "model.layers.0.mlp.up_proj.weight" in changed
+
+
+def test_cli_train_with_overrides(tiny_model_dir, data, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {tiny_model_dir}\ntrain_file: {data}\nmax_steps: 50\n")
+    out = tmp_path / "cli"
+    code = main(["train", str(cfg), "--max-steps", "2", "--output-dir", str(out), "--progress", "false",
+                 "--batch_size", "2", "--lora-r", "2", "--num-threads", "1"])
+    assert code == 0 and f"run folder: {out}" in capsys.readouterr().out
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    assert main(["train", str(cfg), "--lora-r", "zero"]) == 1
+    assert "lora_r: expected an integer" in capsys.readouterr().err

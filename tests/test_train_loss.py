@@ -1,0 +1,112 @@
+"""Completion-only targets, packing without cross-attention and the chunked LM-head loss, on the tiny model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fcmatch.models import load
+from fcmatch.train.data import IGNORE, Example, collate, record_messages, tokenize
+from fcmatch.train.loss import batch_loss_sum, head_loss_sum, reference_loss
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "Rain?"}, {"role": "assistant", "content": "rain -> floods (+)"}],
+    [{"role": "user", "content": "A much longer question about money and debt"}, {"role": "assistant", "content": "none"}],
+    [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sun"}, {"role": "assistant", "content": "sun -> cold (-)\nsun -> heat (+)"}],
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    model, tokenizer = load(str(tiny_model_dir), dtype=torch.float32, device="cpu")
+    return model, tokenizer
+
+
+def test_targets_cover_the_completion_and_end_of_turn_only(tiny):
+    _, tokenizer = tiny
+    example = tokenize(tokenizer, CONVERSATIONS[0])
+    # byte-level tokenizer: one token per byte, specials are single ids (<|im_end|> = 2)
+    prompt = "<|im_start|>user\nRain?<|im_end|>\n<|im_start|>assistant\n"
+    n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    completion = tokenizer("rain -> floods (+)", add_special_tokens=False)["input_ids"] + [2]
+    assert example.input_ids[n_prompt:] == completion  # the template's trailing "\n" is dropped
+    assert example.targets[: n_prompt - 1] == [IGNORE] * (n_prompt - 1)
+    assert example.targets[n_prompt - 1: -1] == completion
+    assert example.targets[-1] == IGNORE
+    assert example.loss_tokens == len("rain -> floods (+)") + 1
+
+
+def test_prompt_labels_never_change_the_loss(tiny):
+    """The gradient of the loss w.r.t. every prompt position's logits is exactly zero."""
+    model, tokenizer = tiny
+    example = tokenize(tokenizer, CONVERSATIONS[1])
+    batch = collate([example])
+    logits = model(input_ids=batch.input_ids, position_ids=batch.position_ids).logits
+    logits.retain_grad()
+    loss = torch.nn.functional.cross_entropy(logits[0], batch.targets[0], ignore_index=IGNORE)
+    loss.backward()
+    prompt_rows = batch.targets[0] == IGNORE
+    assert prompt_rows.sum() > 20
+    assert torch.count_nonzero(logits.grad[0][prompt_rows]) == 0
+    assert torch.count_nonzero(logits.grad[0][~prompt_rows]) > 0
+    # relabelling a prompt position (still masked) leaves the loss bit-identical
+    relabelled = Example(example.input_ids, [IGNORE if t == IGNORE else t for t in example.targets])
+    assert batch_loss_sum(model, collate([relabelled])).item() == batch_loss_sum(model, batch).item()
+
+
+def test_chunked_loss_equals_full_logits_loss(tiny):
+    model, tokenizer = tiny
+    batch = collate([tokenize(tokenizer, c) for c in CONVERSATIONS])
+    ours = batch_loss_sum(model, batch, chunk=5) / batch.loss_tokens
+    torch.testing.assert_close(ours, reference_loss(model, batch), rtol=1e-6, atol=1e-6)
+
+
+def test_chunked_head_gradients_match_unchunked():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(8, 50, bias=False)
+    hidden = torch.randn(23, 8, requires_grad=True)
+    targets = torch.randint(0, 50, (23,))
+    whole = head_loss_sum(head, hidden, targets, chunk=100)
+    (g_whole,) = torch.autograd.grad(whole, hidden)
+    chunked = head_loss_sum(head, hidden, targets, chunk=4)
+    (g_chunked,) = torch.autograd.grad(chunked, hidden)
+    torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(g_chunked, g_whole, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_packed_batch_loss_is_token_weighted_mean_of_single_examples(tiny, packing):
+    model, tokenizer = tiny
+    examples = [tokenize(tokenizer, c) for c in CONVERSATIONS]
+    batch = collate(examples, packing=packing, pad_id=2)
+    assert batch.input_ids.shape[0] == (1 if packing else 3)
+    assert batch.tokens == sum(len(e.input_ids) for e in examples)
+    singles = [batch_loss_sum(model, collate([e])).item() for e in examples]
+    expected = sum(singles) / sum(e.loss_tokens for e in examples)
+    got = batch_loss_sum(model, batch).item() / batch.loss_tokens
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_packed_examples_do_not_attend_to_each_other(tiny):
+    """The second example's hidden states do not depend on the first example's tokens."""
+    model, tokenizer = tiny
+    first, second = (tokenize(tokenizer, c) for c in CONVERSATIONS[:2])
+    other_first = tokenize(tokenizer, CONVERSATIONS[2])
+    body = model.get_decoder()
+    with torch.no_grad():
+        a = body(**_inputs(collate([first, second]))).last_hidden_state[0, len(first.input_ids):]
+        b = body(**_inputs(collate([other_first, second]))).last_hidden_state[0, len(other_first.input_ids):]
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _inputs(batch):
+    # use_cache=False matters: with a KV cache transformers does not detect packed position ids
+    return {"input_ids": batch.input_ids, "position_ids": batch.position_ids, "use_cache": False}
+
+
+def test_record_messages_accepts_prompt_completion_and_names_the_record():
+    assert record_messages({"prompt": "p", "completion": "c"}, "f:1")[-1] == {"role": "assistant", "content": "c"}
+    with pytest.raises(ValueError, match="f:3: needs 'messages'"):
+        record_messages({"text": "x"}, "f:3")
+    with pytest.raises(ValueError, match="f:4: the last message must be the assistant"):
+        record_messages({"messages": [{"role": "user", "content": "x"}]}, "f:4")
