@@ -16,7 +16,7 @@ from markupsafe import Markup
 from fcmatch.data.causal_map import Edge
 
 NODE_W, LINE_H, PAD = 150, 15, 8  # px; 150 px holds ~21 characters of 12 px sans-serif
-GAP_X, GAP_Y = 16, 44
+GAP_X, GAP_Y = 16, 58
 WRAP, MAX_LINES = 21, 3
 COLORS = {1: "#1f7a6d", -1: "#c0392b"}
 
@@ -110,7 +110,8 @@ def draw_map(edges: list[Edge], max_per_row: int = 3) -> Markup:
         dash = "" if e.sign > 0 else ' stroke-dasharray="6 4"'
         if ey > cy:  # downward: bottom of cause to top of effect
             x1, y1, x2, y2 = cx, cy + ch, ex, ey
-            mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+            # the sign sits 40% along the edge, so crossing edges keep their signs apart
+            mx, my = x1 + 0.4 * (x2 - x1), y1 + 0.4 * (y2 - y1)
             path = f"M{x1:.1f},{y1:.1f} L{x2:.1f},{y2:.1f}"
         else:  # same row, upward or self loop: a curve out to the side so it does not cross the boxes
             x1, y1 = cx + NODE_W / 2, cy + ch / 2
