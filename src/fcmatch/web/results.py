@@ -7,17 +7,28 @@ study's verdicts and shapes the numbers for the page.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
+from fcmatch.evaluate.matching import MATCHERS
+from fcmatch.judge.align import sentence_tables
 from fcmatch.judge.bradley_terry import fit_bradley_terry
-from fcmatch.judge.judgements import Comparison, item_id, sentence_of
+from fcmatch.judge.judgements import Comparison, Item, JudgementData, item_id, sentence_of
+from fcmatch.judge.measures import MEASURES
+from fcmatch.judge.reliability import agreement, fit_per_sentence, repeat_consistency, split_half, ssr
 from fcmatch.web.study import study_comparisons
 from fcmatch.web.svg import draw_scores
 from fcmatch.web.tables import Study
 
 Z95 = 1.96  # error bars are 95% Wald intervals: score +- 1.96 SE
+# measures shown live: cheap ones (no MiniLM load in a web request), each at its matcher's default
+# threshold -- nothing is tuned on verdicts that are still coming in (`fcmatch align` does that)
+LIVE_MEASURES = ("f1_exact", "f1_fuzzy", "f1_token")
+SPLITS = 20  # split-half repetitions per page view (the offline report uses 100)
 
 
 def sentence_scores(study: Study, comparisons: list[Comparison]) -> list[dict[str, Any]]:
@@ -49,6 +60,70 @@ def sentence_scores(study: Study, comparisons: list[Comparison]) -> list[dict[st
     return out
 
 
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def judgement_data(study: Study, rows: list[tuple[Comparison, Any, Any]]) -> JudgementData:
+    """The study as :class:`fcmatch.judge.judgements.JudgementData`: ``reliability`` = the common pairs."""
+    items, sentences = {}, {}
+    for sentence in study.sentences:
+        sid = str(sentence.position)
+        sentences[sid] = sentence.text
+        for it in sentence.items:
+            iid = item_id(sid, it.labeler)
+            items[iid] = Item(iid, sid, it.labeler, it.causal_map())
+    common = [c for c, assignment, _ in rows if assignment.kind == "common"]
+    return JudgementData(items, sentences, [c for c, _, _ in rows], common)
+
+
+def reliability_rows(data: JudgementData) -> list[dict[str, str]]:
+    """Reliability so far: SSR, split-half over judges, agreement on common pairs, repeat consistency."""
+    comps = data.judgements
+    judged = sorted({x for c in comps for x in (c.a, c.b)})
+    out = []
+    if len(judged) >= 3:
+        fitted = fit_per_sentence(comps, judged)
+        value = ssr([fitted[x][0] for x in judged], [fitted[x][1] for x in judged])
+        out.append({"name": "Scale separation reliability (SSR)", "value": _fmt(value),
+                    "note": f"{len(judged)} maps with at least one verdict"})
+    judges = {c.judge for c in comps}
+    if len(judges) >= 2 and len(judged) >= 3:
+        half = split_half(comps, judged, np.random.default_rng(0), SPLITS)
+        out.append({"name": "Split-half reliability (Spearman-Brown)", "value": _fmt(half["reliability"]),
+                    "note": f"median of {SPLITS} random splits of {len(judges)} judges"})
+    if len({c.judge for c in data.reliability}) >= 2:
+        agree = agreement(data.reliability)
+        out.append({"name": "Agreement on common pairs", "value": _fmt(agree["percent_agreement"]),
+                    "note": f"{agree['pairs']} pairs, {agree['judges']} judges"})
+        out.append({"name": "Krippendorff's alpha (common pairs)", "value": _fmt(agree["krippendorff_alpha"]),
+                    "note": "nominal: first / second / tie"})
+    repeats = repeat_consistency(comps)
+    if repeats["repeats"]:
+        out.append({"name": "Repeat consistency (intra-rater)", "value": _fmt(repeats["rate"]),
+                    "note": f"{repeats['consistent']} of {repeats['repeats']} repeated pairs judged the same"})
+    return out
+
+
+def alignment_rows(data: JudgementData) -> list[dict[str, str]]:
+    """Per live measure: pairwise accuracy on non-tie verdicts and the MATCH paper's mean Spearman."""
+    out = []
+    if not any(c.verdict != "tie" for c in data.judgements):
+        return out
+    for name in LIVE_MEASURES:
+        matcher = name.removeprefix("f1_")
+        measure = dataclasses.replace(MEASURES[name], grid=[{"threshold": MATCHERS[matcher].threshold}])
+        tables = [t for t in sentence_tables(data, measure).values() if len(t.verdicts)]
+        correct = sum(t.pairwise(0)[0] for t in tables)
+        total = sum(t.pairwise(0)[1] for t in tables)
+        rho = float(np.mean([np.nan_to_num(t.spearman(0)) for t in tables]))
+        out.append({"name": f"{name}: pairwise accuracy", "value": _fmt(correct / total),
+                    "note": f"{total} non-tie verdicts; consensus F1 picks the judges' choice"})
+        out.append({"name": f"{name}: Spearman with Elo (MATCH paper)", "value": _fmt(rho),
+                    "note": f"mean over {len(tables)} sentences"})
+    return out
+
+
 def study_results(session: Session, study: Study) -> dict[str, Any]:
     """Everything the results page shows.
 
@@ -58,7 +133,10 @@ def study_results(session: Session, study: Study) -> dict[str, Any]:
     """
     rows = study_comparisons(session, study)
     comparisons = [c for c, _, _ in rows]
+    data = judgement_data(study, rows)
     return {
+        "reliability": reliability_rows(data),
+        "alignment": alignment_rows(data),
         "n_verdicts": len(comparisons),
         "n_ties": sum(c.verdict == "tie" for c in comparisons),
         "judges": sorted({c.judge for c in comparisons}),
