@@ -1,0 +1,159 @@
+"""Study library, schedules, schema versions, SVG drawing and the ``fcmatch study`` CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from fcmatch.cli import main
+from fcmatch.data.causal_map import CausalMap, Edge
+from fcmatch.judge.judgements import read_comparisons
+from fcmatch.web import tables  # noqa: F401
+from fcmatch.web.assign import current_assignment, progress, record_verdict, schedule
+from fcmatch.web.db import Migration, init_db, make_engine, register_migrations, schema_versions, session_factory
+from fcmatch.web.demo import write_demo_files
+from fcmatch.web.loadtest import synthetic_maps
+from fcmatch.web.study import StudyConfig, create_study, invite_judge, load_labelled_maps
+from fcmatch.web.svg import draw_map
+from fcmatch.web.tables import Assignment
+
+
+@pytest.fixture
+def sessions(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 's.sqlite'}")
+    init_db(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def _judge_all(session, judge, verdict="A") -> list[Assignment]:
+    done = []
+    while (a := current_assignment(session, judge)) is not None:
+        record_verdict(session, judge, a.id, verdict)
+        done.append(a)
+    return done
+
+
+def test_schedule_places_repeats_in_second_half():
+    kinds = schedule(20, 3, 4, seed=1, judge_id=7)
+    assert len(kinds) == 20 and kinds.count("common") == 3 and kinds.count("repeat") == 4
+    assert all(k != "repeat" for k in kinds[:10])
+    assert schedule(20, 3, 4, seed=1, judge_id=7) == kinds  # seeded
+
+
+@pytest.mark.parametrize("pairing", ["random", "adaptive"])
+def test_judges_get_distinct_pairs_common_set_and_swapped_repeats(sessions, pairing):
+    config = StudyConfig("s", per_judge=20, pairing=pairing, n_repeats=3, n_common=4, seed=5)
+    with sessions.begin() as session:
+        study = create_study(session, synthetic_maps(5, 4), config)
+        judges = [invite_judge(session, study, name)[0] for name in ("ann", "ben")]
+        runs = {j.name: _judge_all(session, j) for j in judges}
+        common = {frozenset(p) for p in study.common()}
+        for judge in judges:
+            mine = runs[judge.name]
+            assert len(mine) == 20 and progress(session, judge).finished
+            new = [frozenset((a.item_a_id, a.item_b_id)) for a in mine if a.kind != "repeat"]
+            assert len(new) == len(set(new)) == 17  # no pair twice except the deliberate repeats
+            assert {frozenset((a.item_a_id, a.item_b_id)) for a in mine if a.kind == "common"} == common
+            earlier = {(a.item_a_id, a.item_b_id) for a in mine if a.kind != "repeat"}
+            repeats = [a for a in mine if a.kind == "repeat"]
+            assert len(repeats) == 3 and all((r.item_b_id, r.item_a_id) in earlier for r in repeats)
+            for a in mine:  # both maps of a pair belong to one sentence
+                assert a.item_a.sentence_id == a.item_b.sentence_id
+
+
+def test_judge_finishes_early_when_pairs_run_out(sessions):
+    maps = [CausalMap("only sentence", [Edge("x", "y", s)], lab) for lab, s in (("p", 1), ("q", -1), ("r", 1))]
+    with sessions.begin() as session:
+        study = create_study(session, maps, StudyConfig("tiny", per_judge=10))
+        assert study.per_judge == 3  # capped by the 3 pairs there are
+        judge = invite_judge(session, study, "solo")[0]
+        assert len(_judge_all(session, judge)) == 3
+
+
+def test_config_errors_name_the_flag():
+    with pytest.raises(ValueError, match="--repeats"):
+        StudyConfig(per_judge=4, n_repeats=3).validate()
+    with pytest.raises(ValueError, match="--pairing"):
+        StudyConfig(pairing="elo").validate()
+
+
+def test_duplicate_judge_name_is_rejected(sessions):
+    with sessions.begin() as session:
+        study = create_study(session, synthetic_maps(1, 2), StudyConfig())
+        invite_judge(session, study, "ann")
+        with pytest.raises(ValueError, match="already has a judge"):
+            invite_judge(session, study, "ann")
+
+
+def test_schema_migrations_run_once_in_order(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    engine = make_engine(url)
+    register_migrations("webtest", [Migration(1, "initial")])
+    try:
+        init_db(engine)
+        assert schema_versions(engine)["webtest"] == 1 and schema_versions(engine)["judge"] >= 1
+        calls = []
+
+        def add_column(conn):
+            calls.append(2)
+            conn.exec_driver_sql("ALTER TABLE study ADD COLUMN webtest_note TEXT")
+
+        register_migrations("webtest", [Migration(1, "initial"), Migration(2, "add a column", add_column)])
+        init_db(engine)
+        init_db(engine)  # nothing left to do the second time
+        assert calls == [2] and schema_versions(engine)["webtest"] == 2
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with pytest.raises(ValueError, match="numbered"):
+            register_migrations("webtest", [Migration(2, "gap")])
+    finally:
+        from fcmatch.web.db import MIGRATIONS
+
+        MIGRATIONS.pop("webtest", None)
+        engine.dispose()
+
+
+def test_svg_escapes_concepts_and_shows_signs():
+    svg = str(draw_map([Edge("<b>rain</b> & \"drought\"", "yield", -1), Edge("yield", "income", 1), Edge("income", "yield", 1)]))
+    assert "<b>" not in svg and "&lt;b&gt;rain&lt;/b&gt; &amp; &quot;drought&quot;" in svg
+    assert svg.count("<rect") == 3 and "−" in svg and "+" in svg  # a cycle is drawn, not looped forever
+    assert "no causal relations" in str(draw_map([]))
+
+
+def test_load_labelled_maps_uses_file_stem_for_jsonl(tmp_path: Path):
+    files = write_demo_files(tmp_path, n_sentences=2)
+    maps = load_labelled_maps(files)
+    assert sorted({m.source for m in maps}) == ["careful", "flipped", "terse"]
+    with pytest.raises(FileNotFoundError):
+        load_labelled_maps([tmp_path / "missing.jsonl"])
+
+
+def test_study_cli_end_to_end(tmp_path: Path, capsys):
+    db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    files = [str(p) for p in write_demo_files(tmp_path / "maps", n_sentences=3)]
+    assert main(["study", "--db", db, "create", *files, "--name", "cli", "--per-judge", "4", "--repeats", "1"]) == 0
+    assert main(["study", "--db", db, "invite", "1", "ann", "--base-url", "http://example.test"]) == 0
+    out = capsys.readouterr().out
+    assert "3 sentences, 9 maps" in out and "ann\thttp://example.test/j/" in out
+    token = out.strip().rsplit("/j/", 1)[1]
+    engine = make_engine(db)
+    with session_factory(engine).begin() as session:
+        from fcmatch.web.study import judge_by_token
+
+        judge = judge_by_token(session, token)
+        _judge_all(session, judge, "B")
+        assert session.scalar(select(Assignment.id).limit(1)) is not None
+    engine.dispose()
+    export = tmp_path / "out.jsonl"
+    assert main(["study", "--db", db, "export", "1", str(export)]) == 0
+    comparisons = read_comparisons(export)
+    assert len(comparisons) == 4 and {c.verdict for c in comparisons} == {"B"} and {c.judge for c in comparisons} == {"ann"}
+    assert json.loads(export.read_text().splitlines()[-1])["kind"] == "repeat"
+    assert main(["study", "--db", db, "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["verdicts"] == 4
+    assert main(["study", "--db", db, "export", "7", str(export)]) == 1  # no such study: an error, not a traceback
