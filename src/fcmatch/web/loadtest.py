@@ -35,7 +35,7 @@ _SERVER = (
     "from fcmatch.web.app import create_app\n"
     "uvicorn.run(create_app(os.environ['FCMATCH_LOAD_DB'], admin_token=os.environ['FCMATCH_LOAD_ADMIN']), host='127.0.0.1',"
     " port=int(os.environ['FCMATCH_LOAD_PORT']), log_level='warning',"
-    " timeout_keep_alive=120)\n"
+    " timeout_keep_alive=120, access_log=False)\n"
 )
 
 

@@ -67,12 +67,14 @@ def judge_page(request: Request, token: str):
     return render(request, "judge.html", **context)
 
 
-def _pair_json(request: Request, token: str, session, judge) -> dict:
-    """The judge's current pair (created if due) as JSON: ids, both sides' edges, progress, csrf."""
+def _pair_json(request: Request, token: str, session, judge, content: bool = True) -> dict:
+    """The judge's current pair (created if due) as JSON: id, progress, csrf and, with ``content``,
+    the sentence and both sides' edges."""
     assignment, prog = next_pair(session, judge)
     body = {"done": prog.done, "total": prog.total, "csrf": csrf_token(request, _session_key(token)), "assignment": None}
     if assignment is not None:
         body["assignment"] = assignment.id
+    if assignment is not None and content:
         body["sentence"] = assignment.item_a.sentence.text
         body["a"] = [e.to_dict() for e in assignment.item_a.causal_map().edges]
         body["b"] = [e.to_dict() for e in assignment.item_b.causal_map().edges]
@@ -103,8 +105,9 @@ def submit_verdict(
         except ValueError as err:
             raise HTTPException(status_code=422, detail=str(err)) from None
         result = {"assignment": assignment, "verdict": stored.verdict, "id": stored.id}
-        # the next pair is made in the same transaction: one commit (one fsync) per verdict, not two
-        result["next"] = _pair_json(request, token, session, judge)
+        # the next pair is made in the same transaction: one commit (one fsync) per verdict, not two;
+        # its content is left to GET /next (loading and parsing both maps is most of a request's CPU)
+        result["next"] = _pair_json(request, token, session, judge, content=False)
     # the transaction above has committed (and, on SQLite, fsynced the WAL) before this response exists
     if json_client:
         return JSONResponse(result)
