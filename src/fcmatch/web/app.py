@@ -78,14 +78,14 @@ def create_app(
     app.state.admin_token = admin_token
     app.state.secret = get_or_create_setting(engine, "secret", lambda: new_token(32))
 
-    app.add_middleware(BodySizeLimit, max_bytes=max_body, overrides={"/admin/studies": UPLOAD_LIMIT})
+    app.add_middleware(BodySizeLimit, max_bytes=max_body, overrides={"/admin/studies": UPLOAD_LIMIT, "/admin/annotate": UPLOAD_LIMIT})
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
         response = await call_next(request)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
-        if request.url.path.startswith(("/j/", "/admin")):
+        if request.url.path.startswith(("/j/", "/admin", "/annotate/a/")):
             response.headers.setdefault("Cache-Control", "no-store")  # secret links and results
         return response
 
