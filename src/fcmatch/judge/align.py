@@ -33,11 +33,12 @@ from fcmatch.judge.measures import MEASURES, Measure
 
 log = logging.getLogger(__name__)
 
-# Chosen by the leave-one-sentence-out table in docs/judging.md; its settings were then tuned on all
-# ten sentences with the same objective (see DEFAULT_SETTINGS and tests/test_align.py).
-DEFAULT_MEASURE = "f1_embedding"
+# Chosen by the leave-one-sentence-out table in docs/judging.md (the only measure reaching pairwise
+# accuracy 0.72 and Spearman 0.50 on held-out sentences); its settings were then tuned on all ten
+# sentences with the same objective (eight of the ten folds chose the same).
+DEFAULT_MEASURE = "quality_f1"
 # the default measure's settings, tuned on all ten sentences (leave-one-out figures in docs/judging.md)
-DEFAULT_SETTINGS = {"threshold": 0.6}
+DEFAULT_SETTINGS = {"nodes": "embedding", "threshold": 0.7, "quality_weight": 0.5, "size_weight": 0.3}
 RESAMPLES = 1000
 SEED = 0
 

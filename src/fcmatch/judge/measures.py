@@ -13,6 +13,9 @@ over sentences. The registry :data:`MEASURES` is the extension point (a test wal
   R = TP / |reference|. Partial credit instead of the all-or-nothing of graph F1.
 - ``concept_f1``: the same soft F1 over the sets of concepts (nodes), ignoring edges.
 - ``blend``: ``(1 - w) * soft_f1 + w * concept_f1``.
+- ``quality_f1``: graph F1 mixed with verdict-free item quality of the candidate (groundedness in
+  the sentence, no degenerate edges) and its edge count relative to the reference's
+  (:mod:`fcmatch.judge.quality`).
 
 Empty maps: both empty scores 1, one empty 0 (the convention of :mod:`fcmatch.evaluate.graph`).
 """
@@ -30,6 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from fcmatch.data.causal_map import CausalMap, normalize_concept
 from fcmatch.evaluate.graph import compare_maps
 from fcmatch.evaluate.matching import MATCHERS
+from fcmatch.judge.quality import quality_f1
 
 Settings = dict[str, Any]
 
@@ -164,5 +168,14 @@ MEASURES["blend"] = Measure(
     blend,
     _grid(nodes=["embedding"], floor=[0.0, 0.3, 0.5], sign_credit=[0.5, 1.0], concept_weight=[0.25, 0.5, 0.75]),
     "(1 - w) soft edge F1 + w concept F1",
+    _prepare_embeddings,
+)
+MEASURES["quality_f1"] = Measure(
+    "quality_f1",
+    quality_f1,
+    # weights on a 0.1 grid (84 points with the thresholds): finer grids only add ways to overfit ten sentences
+    _grid(nodes=["embedding"], threshold=[0.5, 0.6, 0.7], quality_weight=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+          size_weight=[0.0, 0.1, 0.2, 0.3]),
+    "(1-q-s) graph F1 + q cleanliness*groundedness + s coverage of the reference's edge count",
     _prepare_embeddings,
 )
