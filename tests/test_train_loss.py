@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from fcmatch.models import load
+from fcmatch.train import attention
 from fcmatch.train.data import IGNORE, Example, collate, record_messages, tokenize
 from fcmatch.train.loss import batch_loss_sum, head_loss_sum, reference_loss
 
@@ -16,10 +17,25 @@ CONVERSATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_model_dir):
+@pytest.fixture(scope="module", params=["sdpa", "packed"])
+def tiny(tiny_model_dir, request):
+    """The tiny model with transformers' sdpa (block-diagonal mask) or fcmatch's per-example packed attention."""
     model, tokenizer = load(str(tiny_model_dir), dtype=torch.float32, device="cpu")
+    if request.param == "packed":
+        assert attention.enable(model)
     return model, tokenizer
+
+
+def test_packed_attention_matches_sdpa_on_one_sequence():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 4, 9, 8), torch.randn(1, 2, 9, 8), torch.randn(1, 2, 9, 8)
+    module = torch.nn.Module()
+    positions = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 0, 1]])
+    got, _ = attention.packed_attention(module, q, k, v, None, scaling=0.5, position_ids=positions)
+    for s, e in [(0, 4), (4, 7), (7, 9)]:
+        want = torch.nn.functional.scaled_dot_product_attention(
+            q[:, :, s:e], k[:, :, s:e].repeat_interleave(2, 1), v[:, :, s:e].repeat_interleave(2, 1), is_causal=True, scale=0.5)
+        torch.testing.assert_close(got[:, s:e], want.transpose(1, 2))
 
 
 def test_targets_cover_the_completion_and_end_of_turn_only(tiny):

@@ -23,7 +23,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from fcmatch.train import checkpoint, distributed, manifest
+from fcmatch.train import attention, checkpoint, distributed, manifest
 from fcmatch.train.config import ConfigError, TrainConfig
 from fcmatch.train.data import (
     Example,
@@ -123,7 +123,10 @@ def _export(run: Path, model: Any, tokenizer: Any, adapter: bool) -> Path:
     final = run / ("adapter" if adapter else "model")
     tmp = run / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    if adapter:  # the base's embeddings never train here; skip peft's look-up of the base config by name
+        model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
+    else:
+        model.save_pretrained(tmp, safe_serialization=True)
     if not adapter:
         tokenizer.save_pretrained(tmp)
     shutil.rmtree(final, ignore_errors=True)
@@ -140,6 +143,8 @@ def _load(config: TrainConfig) -> tuple[Any, Any]:
     torch.manual_seed(config.seed)  # the adapter's random init
     model = method.prepare(model, config)
     model.train()
+    if config.packing:
+        attention.enable(model)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model, tokenizer
