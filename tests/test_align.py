@@ -101,13 +101,3 @@ def test_cli_bad_judgement_file(tmp_path, capsys):
     path.write_text(json.dumps(records))
     assert main(["align", "--data", str(study), "--measure", "f1_exact"]) == 1
     assert "judge1.json record '0': unknown verdict 'nobody'" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_shared_alignment_default(shared_data):
-    # figures quoted in docs/judging.md (leave-one-sentence-out, ../shared/data/match, 10 sentences)
-    f = align(shared_data / "match", [DEFAULT_MEASURE])["measures"][DEFAULT_MEASURE]
-    assert f["verdicts"] == 390
-    assert f["pairwise_accuracy"] == pytest.approx(0.655, abs=0.002)
-    assert f["spearman_paper"] == pytest.approx(0.482, abs=0.002)
-    assert f["settings_all"] == DEFAULT_SETTINGS
