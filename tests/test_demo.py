@@ -42,4 +42,4 @@ def test_quick_and_flags() -> None:
     config = parse_args(["--quick", "--epochs", "5", "--matchers", "exact"])
     assert config.max_train == 64 and config.max_test == 16 and config.epochs == 2.0
     assert config.matchers == ("exact",) and not config.bertscore
-    assert DemoConfig().method == "qlora"
+    assert DemoConfig().method == "auto"

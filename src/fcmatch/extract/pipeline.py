@@ -214,6 +214,10 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
             from fcmatch.models import load
 
             model, tokenizer = load(config.model, quantize=config.quantize, adapter=config.adapter)
+            if config.quantize is None and hasattr(model, "merge_and_unload"):
+                # folding LoRA into full-precision weights is exact up to rounding and drops the
+                # adapter's extra matmuls from every decoding step
+                model = model.merge_and_unload()
         if not partial.exists() and done:
             write_jsonl([done[i] for i in sorted(done)], partial)
         with open(partial, "a", encoding="utf-8") as sink:
