@@ -198,6 +198,16 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def _in_hub_cache(repo_id: str) -> bool:
+    """True when ``repo_id``'s config is already in the local Hugging Face cache (usable offline)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an invalid repo id is simply not cached
+        return False
+
+
 def _adapter_base(folder: Path) -> str | None:
     """Base model named by a peft adapter folder (an fcmatch run folder or its adapter/)."""
     for candidate in (folder / "adapter", folder):
@@ -256,6 +266,12 @@ def load(
     source = resolve(name_or_path)
     quant = _quantization_config(quantize, dtype)
     offline = isinstance(source, str) and not _hub_reachable()
+    if offline and not _in_hub_cache(source):
+        raise ModelError(
+            f"{source!r} looks like a Hugging Face hub id, but the hub is not reachable from here and the model "
+            "is not in the local hub cache. Download the model elsewhere and pass its local folder instead, e.g. "
+            f"`fcmatch ... --model /path/to/model-folder`; the embedded default is {DEFAULT_MODEL!r}."
+        )
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source,
