@@ -38,9 +38,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64, help="sentences")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     texts, source = sentences(args.n)
     model, tokenizer = load(args.model)
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)

@@ -76,6 +76,8 @@ class DemoConfig:
     """Bootstrap resamples for the confidence intervals."""
     seed: int = 0
     """Training seed."""
+    threads: int = 0
+    """CPU threads for torch (0 = all cores); 1 on a machine busy with other jobs avoids OpenMP oversubscription."""
     progress: bool = True
     """Progress bars."""
 
@@ -100,7 +102,7 @@ def _extract(config: DemoConfig, root: Path, system: str, adapter: str | None) -
     return extract(ExtractConfig(
         input=str(root / GOLD), output=str(root / SYSTEMS[system]), model=config.model, adapter=adapter,
         batch_size=config.extract_batch_size, generation=GenerationSettings(max_new_tokens=config.max_new_tokens),
-        progress=config.progress,
+        threads=config.threads, progress=config.progress,
     ))
 
 
@@ -122,7 +124,7 @@ def _train(config: DemoConfig, root: Path) -> Path:
         model=config.model, method=method, train_file=str(train_file), output_dir=str(run),
         epochs=config.epochs, lr=config.lr, lora_r=config.lora_r, lora_alpha=2.0 * config.lora_r,
         max_length=config.max_length, batch_size=config.train_batch_size, seed=config.seed,
-        eval_every=0, save_every=20, resume=resume, progress=config.progress,
+        eval_every=0, save_every=20, resume=resume, num_threads=config.threads, progress=config.progress,
     ))
 
 
@@ -139,7 +141,11 @@ def run_demo(config: DemoConfig) -> Path:
     start = time.perf_counter()
     root = Path(config.out)
     root.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
+    # a resumed demo adds to the seconds its earlier runs spent, so timings.json stays the total work
+    timings: dict[str, float] = json.loads((root / TIMINGS).read_text()) if (root / TIMINGS).is_file() else {}
+    timings.pop("total", None)
+    timings.pop("report", None)  # the report is always rewritten
+    spent_before = sum(timings.values())
     test = read_maps(config.test_file)
     test = test[: config.max_test] if config.max_test else test
     if not (root / GOLD).is_file():
@@ -159,7 +165,7 @@ def run_demo(config: DemoConfig) -> Path:
         _header(number, title)
         t0 = time.perf_counter()
         result = fn()
-        timings[key] = time.perf_counter() - t0
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
         if isinstance(result, dict) and "sentences_per_s" in result:
             print(f"  {result['sentences']} sentences ({result['resumed']} resumed), {result['edges']} edges, "
                   f"{result['with_problems']} with parse problems")
@@ -172,11 +178,11 @@ def run_demo(config: DemoConfig) -> Path:
 
     _header(5, "report")
     t0 = time.perf_counter()
-    timings["total"] = time.perf_counter() - start  # written before the report so the report shows it
-    _write_timings(root, {**timings, "report": 0.0})
+    timings["total"] = spent_before + time.perf_counter() - start  # written first so the report shows it
+    _write_timings(root, timings)
     index = write_report(root, rescore=False, matchers=config.matchers, bertscore=config.bertscore)
     timings["report"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - start
+    timings["total"] = spent_before + time.perf_counter() - start
     _write_timings(root, timings)
     print(f"  done in {timings['report']:.1f} s; total {timings['total'] / 60:.1f} min")
     print(f"\nreport: {index.resolve()}")

@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); > 0 samples")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature)")
     p.add_argument("--seed", type=int, default=0, help="sampling and demonstration seed")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores; 1 on a busy shared machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_extract)
 
@@ -37,6 +38,7 @@ def _extract(args: argparse.Namespace) -> int:
         demos=args.demos,
         batch_size=args.batch_size,
         generation=GenerationSettings(args.max_new_tokens, args.temperature, args.top_p, args.seed),
+        threads=args.threads,
         progress=not args.no_progress,
     )
     summary = extract(config)

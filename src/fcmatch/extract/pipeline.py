@@ -51,6 +51,9 @@ class ExtractConfig:
     """Sentences per generate call."""
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     """Decoding settings."""
+    threads: int = 0
+    """CPU threads for torch (0 = torch's default, all cores). On a machine shared with other jobs, 1 avoids
+    OpenMP oversubscription: measured 12x faster there (docs/extraction.md)."""
     progress: bool = True
     """Show a progress bar."""
 
@@ -63,6 +66,8 @@ class ExtractConfig:
             raise ValueError("--shots with --adapter: a fine-tuned model is prompted as it was trained (zero-shot)")
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.threads < 0:
+            raise ValueError(f"--threads must be >= 0, got {self.threads}")
 
 
 def pick_demonstrations(pool: Sequence[CausalMap], k: int, seed: int = 0) -> list[CausalMap]:
@@ -209,6 +214,10 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
     # a finished earlier run counts as done too, so re-running a complete command costs nothing
     done = read_partial(partial, maps) if partial.exists() else read_partial(output, maps)
     start = time.perf_counter()
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
     if len(done) < len(maps):
         if model is None:
             from fcmatch.models import load
@@ -237,7 +246,7 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
         "seconds": round(seconds, 2),
         "sentences_per_s": round(generated / seconds, 3) if generated and seconds > 0 else None,
         "output": str(output),
-        "config": {k: v for k, v in asdict(config).items() if k != "progress"},
+        "config": {k: v for k, v in asdict(config).items() if k not in ("progress", "threads")},
     }
     log.info("extracted %d sentences (%d resumed) -> %s", len(maps), len(done), output)
     return summary
