@@ -122,7 +122,7 @@ def test_adapter_methods_train_their_parameters(tiny_model_dir, data, tmp_path, 
 
 def test_full_fine_tuning_saves_a_whole_model(tiny_model_dir, data, tmp_path):
     run = sft(config(tiny_model_dir, data, tmp_path / "full", method="full", max_steps=2, save_every=0))
-    model, _ = load(run / "model", dtype=torch.float32, device="cpu")
+    model, _ = load(run, dtype=torch.float32, device="cpu")  # a full run folder loads its model/
     base, _ = load(str(tiny_model_dir), dtype=torch.float32, device="cpu")
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, base.state_dict()[n])]
     assert "lm_head.weight" in changed and "model.layers.0.mlp.up_proj.weight" in changed

@@ -226,8 +226,10 @@ def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
     from transformers import AutoTokenizer
 
     path = Path(str(name_or_path))
+    if (path / "model" / "config.json").is_file():
+        path = path / "model"
     base = _adapter_base(path) if path.is_dir() else None
-    tokenizer = AutoTokenizer.from_pretrained(resolve(base or name_or_path))
+    tokenizer = AutoTokenizer.from_pretrained(resolve(base or path))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -261,6 +263,8 @@ def load(
     device = torch.device(device) if device is not None else default_device()
     dtype = dtype or default_dtype(device)
     path = Path(str(name_or_path))
+    if (path / "model" / "config.json").is_file():  # a full / bitfit fcmatch run folder
+        name_or_path = path = path / "model"
     if adapter is None and path.is_dir() and _adapter_base(path):
         adapter, name_or_path = path, _adapter_base(path)
     source = resolve(name_or_path)
