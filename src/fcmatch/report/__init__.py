@@ -91,6 +91,7 @@ def write_report(
     index = out / "index.html"
     with atomic_write(index) as handle:
         handle.write(page(title, sections))
+    index.chmod(0o644)  # atomic_write's temporary file is private (0600); a report is meant to be shared
     return index
 
 
