@@ -135,6 +135,8 @@ def test_resume_refuses_partial_from_other_input(sentences_file: Path, tmp_path:
 def test_config_rejects_contradictions() -> None:
     with pytest.raises(ValueError, match="--demos"):
         ExtractConfig("a", "b", shots=2)
+    with pytest.raises(ValueError, match="--threads"):
+        ExtractConfig("a", "b", threads=-1)
     with pytest.raises(ValueError, match="--top-p"):
         GenerationSettings(top_p=0.9)
     with pytest.raises(ValueError, match="--temperature"):
