@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fcmatch.demo import DemoConfig, main, parse_args
+from fcmatch.demo import DemoConfig, auto_threads, main, parse_args
 
 
 def test_demo_end_to_end_on_tiny_model(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
@@ -43,3 +43,8 @@ def test_quick_and_flags() -> None:
     assert config.max_train == 64 and config.max_test == 16 and config.epochs == 2.0
     assert config.matchers == ("exact",) and not config.bertscore
     assert DemoConfig().method == "auto"
+
+
+def test_auto_threads_keeps_explicit_values() -> None:
+    assert auto_threads(3) == 3
+    assert auto_threads(0) in (0, 1)

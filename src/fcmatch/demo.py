@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ class DemoConfig:
     seed: int = 0
     """Training seed."""
     threads: int = 0
-    """CPU threads for torch (0 = all cores); 1 on a machine busy with other jobs avoids OpenMP oversubscription."""
+    """CPU threads for torch; 0 = auto: 1 when other jobs already load the cores, else all cores."""
     progress: bool = True
     """Progress bars."""
 
@@ -85,6 +86,18 @@ class DemoConfig:
         """A few-minute variant: fewer sentences, one epoch, fewer resamples."""
         return dataclasses.replace(self, max_train=self.max_train or 64, max_test=self.max_test or 16,
                                    epochs=min(self.epochs, 2.0), resamples=min(self.resamples, 200), bertscore=False)
+
+
+def auto_threads(requested: int) -> int:
+    """``requested``, or for 0 the thread count that suits the machine's current load.
+
+    With other jobs holding the cores, OpenMP threads that wait on each other spin: on 2 shared cores
+    (load average 6) batch-1 decoding took 105 s with 2 threads and 8.5 s with 1 (docs/extraction.md).
+    """
+    if requested or not hasattr(os, "getloadavg"):
+        return requested
+    cores = os.cpu_count() or 1
+    return 1 if os.getloadavg()[0] >= 0.5 * cores else 0
 
 
 def _header(number: int, title: str) -> None:
@@ -139,6 +152,7 @@ def run_demo(config: DemoConfig) -> Path:
     from fcmatch.report.experiment import score_experiment
 
     start = time.perf_counter()
+    config = dataclasses.replace(config, threads=auto_threads(config.threads))
     root = Path(config.out)
     root.mkdir(parents=True, exist_ok=True)
     # a resumed demo adds to the seconds its earlier runs spent, so timings.json stays the total work
@@ -152,7 +166,9 @@ def run_demo(config: DemoConfig) -> Path:
         write_jsonl(test, root / GOLD)
     elif [m.text for m in read_maps(root / GOLD)] != [m.text for m in test]:
         raise ValueError(f"{root / GOLD} holds other test sentences; choose another --out or delete the folder")
-    print(f"fcmatch demo: model {config.model}, {len(test)} test sentences, output in {root}", flush=True)
+    threads = config.threads or "all"
+    print(f"fcmatch demo: model {config.model}, {len(test)} test sentences, {threads} CPU threads, output in {root}",
+          flush=True)
 
     stages = [
         ("base model, zero-shot extraction", "extract_base", lambda: _extract(config, root, "base", None)),
