@@ -119,3 +119,14 @@ def test_real_match_annotations_load(shared_data):
     assert len(maps) == 10 and all(len(v) == 10 for v in maps.values())
     problems = [p for v in maps.values() for m in v for p in m.meta["problems"]]
     assert len(problems) == 1 and "tokens." in problems[0]
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_maps([CausalMap("s", [])], tmp_path / "m.jsonl")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.jsonl").stat().st_mode & 0o777 == 0o644
