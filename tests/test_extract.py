@@ -167,3 +167,26 @@ def test_cli_extract_few_shot_and_sampling(tiny_model_dir: Path, sentences_file:
 def test_cli_extract_missing_input_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["extract", "--input", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "o.jsonl")]) == 1
     assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_shrinking_greedy_equals_model_generate_when_rows_stop_early(tiny) -> None:
+    """Rows leave the batch at different steps; each must still decode what model.generate decodes alone."""
+    import torch
+
+    from fcmatch.extract.generation import greedy_shrinking
+
+    model, tokenizer = tiny
+    prompts = [chat_prompt(tokenizer, prompt_messages(s)) for s in SENTENCES]
+    tokenizer.padding_side = "left"
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    tokenizer.padding_side = "right"
+    free = greedy_shrinking(model, enc["input_ids"], enc["attention_mask"], 10, eos_token_id=-1)
+    stop = free[0][3]  # a token row 0 writes at step 4: use it as "eos" so rows stop at different steps
+    got = greedy_shrinking(model, enc["input_ids"], enc["attention_mask"], 10, eos_token_id=stop)
+    assert len(got[0]) == 4 and len({len(r) for r in got}) > 1  # rows really left the batch at different steps
+    for prompt, row in zip(prompts, got, strict=True):
+        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            ref = model.generate(**ids, max_new_tokens=10, do_sample=False, eos_token_id=stop,
+                                 pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
+        assert row == ref[0, ids["input_ids"].shape[1]:].tolist()

@@ -82,8 +82,11 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
         tokenizer.padding_side = side
     device = next(model.parameters()).device
     enc = {k: v.to(device) for k, v in enc.items()}
-    if settings.temperature > 0:
-        torch.manual_seed(settings.seed)
+    if settings.temperature == 0:
+        new_ids = greedy_shrinking(model, enc["input_ids"], enc["attention_mask"], settings.max_new_tokens,
+                                   tokenizer.eos_token_id)
+        return tokenizer.batch_decode(new_ids, skip_special_tokens=True)
+    torch.manual_seed(settings.seed)
     out = model.generate(
         **enc,
         max_new_tokens=settings.max_new_tokens,
@@ -94,6 +97,48 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
     )
     new = out[:, enc["input_ids"].shape[1] :]
     return tokenizer.batch_decode(new, skip_special_tokens=True)
+
+
+@torch.inference_mode()
+def greedy_shrinking(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_token_id: int
+) -> list[list[int]]:
+    """Greedy decoding that drops each row from the batch (and its KV cache) as soon as it writes eos.
+
+    ``model.generate`` keeps decoding every row until the longest answer ends, so one rambling answer makes
+    the whole batch pay for its tokens; on a CPU, where a decode step costs about as much per row as a
+    separate sequence would, that erases the gain of batching. Logits are computed for the last position
+    only (the prompt's 49k-word logits are never materialised).
+
+    Returns:
+        Per row, the generated token ids (eos included when it was written).
+    """
+    batch = input_ids.shape[0]
+    # left padding: positions count real tokens only, as model.generate derives them from the mask
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                use_cache=True, logits_to_keep=1)
+    cache = out.past_key_values
+    next_tokens = out.logits[:, -1].argmax(-1)
+    alive = torch.arange(batch, device=input_ids.device)
+    results: list[list[int]] = [[] for _ in range(batch)]
+    for step in range(max_new_tokens):
+        for row, token in zip(alive.tolist(), next_tokens.tolist(), strict=True):
+            results[row].append(token)
+        keep = next_tokens != eos_token_id
+        if step == max_new_tokens - 1 or not keep.any():
+            break
+        if not keep.all():
+            kept = keep.nonzero().squeeze(-1)
+            cache.batch_select_indices(kept)
+            alive, next_tokens, attention_mask = alive[kept], next_tokens[kept], attention_mask[kept]
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((attention_mask.shape[0], 1))], dim=-1)
+        position_ids = attention_mask.long().sum(-1, keepdim=True) - 1
+        out = model(input_ids=next_tokens[:, None], attention_mask=attention_mask, position_ids=position_ids,
+                    past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        next_tokens = out.logits[:, -1].argmax(-1)
+    return results
 
 
 def generate_texts(
