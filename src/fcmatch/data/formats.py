@@ -100,20 +100,26 @@ def map_from_dict(record: Any, where: str) -> CausalMap:
     return CausalMap(record["text"], parsed, str(record.get("source") or ""), dict(meta))
 
 
-def read_jsonl(path: str | os.PathLike) -> list[CausalMap]:
-    """fcmatch JSONL; blank lines are skipped."""
-    maps = []
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[str, Any]]:
+    """Yield ``("file:line", record)`` for every non-blank line of a JSONL file.
+
+    Raises:
+        FormatError: ``file:line: not valid JSON (...)`` for a line that does not parse.
+    """
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             where = f"{path}:{number}"
             try:
-                record = json.loads(line)
+                yield where, json.loads(line)
             except json.JSONDecodeError as err:
                 raise FormatError(f"{where}: not valid JSON ({err.msg})") from None
-            maps.append(map_from_dict(record, where))
-    return maps
+
+
+def read_jsonl(path: str | os.PathLike) -> list[CausalMap]:
+    """fcmatch JSONL; blank lines are skipped."""
+    return [map_from_dict(record, where) for where, record in iter_jsonl(path)]
 
 
 def read_claims_csv(path: str | os.PathLike) -> list[CausalMap]:
@@ -241,6 +247,7 @@ __all__ = [
     "detect_format",
     "read_maps",
     "read_jsonl",
+    "iter_jsonl",
     "read_claims_csv",
     "read_match_json",
     "write_maps",

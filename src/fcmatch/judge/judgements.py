@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fcmatch.data.causal_map import CausalMap
-from fcmatch.data.formats import FormatError, atomic_write, read_match_json
+from fcmatch.data.formats import FormatError, atomic_write, iter_jsonl, read_match_json
 
 VERDICTS = ("A", "B", "tie")
 _VERDICT_SPELLINGS = {"a": "A", "b": "B", "tie": "tie"}
@@ -244,14 +244,7 @@ def read_comparisons(path: str | os.PathLike, items: Iterable[str] | None = None
     path = Path(path)
     known = set(items) if items is not None else None
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise FormatError(f"{where}: not valid JSON ({err.msg})") from None
+    for where, rec in iter_jsonl(path):
         if not isinstance(rec, dict) or not all(isinstance(rec.get(k), str) for k in ("judge", "a", "b", "verdict")):
             raise FormatError(f"{where}: expected an object with string fields judge, a, b, verdict")
         verdict = _VERDICT_SPELLINGS.get(rec["verdict"].strip().lower())

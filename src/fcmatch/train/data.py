@@ -13,7 +13,6 @@ no attention mask is passed, so packed examples never attend to each other and n
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from fcmatch.data.formats import iter_jsonl
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -62,18 +63,7 @@ class Batch:
 
 def _chat_records(path: Path) -> list[list[dict[str, str]]]:
     """Generic JSONL: ``{"messages": [...]}`` or ``{"prompt": ..., "completion": ...}`` per line."""
-    out = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: invalid JSON: {err.msg}") from None
-            out.append(record_messages(record, where))
-    return out
+    return [record_messages(record, where) for where, record in iter_jsonl(path)]
 
 
 def record_messages(record: Any, where: str) -> list[dict[str, str]]:
