@@ -11,7 +11,7 @@ from fcmatch.demo import DemoConfig, auto_threads, main, parse_args
 def test_demo_end_to_end_on_tiny_model(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "demo"
     argv = ["--out", str(out), "--model", str(tiny_model_dir), "--max-train", "6", "--max-test", "4",
-            "--method", "lora", "--epochs", "1", "--max-length", "1024", "--train-batch-size", "3", "--max-new-tokens", "8",
+            "--method", "qlora", "--epochs", "1", "--max-length", "1024", "--train-batch-size", "3", "--max-new-tokens", "8",
             "--matchers", "exact", "fuzzy", "--resamples", "20", "--no-bertscore", "--no-progress"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -42,7 +42,7 @@ def test_quick_and_flags() -> None:
     config = parse_args(["--quick", "--epochs", "5", "--matchers", "exact"])
     assert config.max_train == 64 and config.max_test == 16 and config.epochs == 2.0
     assert config.matchers == ("exact",) and not config.bertscore
-    assert DemoConfig().method == "auto"
+    assert DemoConfig().method == "qlora"  # the issue: the demo fine-tunes with QLoRA
 
 
 def test_auto_threads_keeps_explicit_values() -> None:

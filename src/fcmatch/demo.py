@@ -52,9 +52,9 @@ class DemoConfig:
     """Use only the first N training sentences (0 = all)."""
     max_test: int = 0
     """Use only the first N test sentences (0 = all)."""
-    method: str = "auto"
-    """Fine-tuning method: auto = qlora (4-bit NF4 base + LoRA) on CUDA, lora on CPU, where the bitsandbytes
-    4-bit path dequantises every layer on every pass and measured 2.2x slower (docs/extraction.md)."""
+    method: str = "qlora"
+    """Fine-tuning method: qlora (4-bit NF4 base + LoRA, the default), lora, or auto = qlora on CUDA and lora on
+    CPU (bitsandbytes' CPU path dequantises every 4-bit layer on every pass; see docs/extraction.md)."""
     epochs: float = 1.0
     """Passes over the training sentences."""
     lr: float = 1e-3
