@@ -76,15 +76,6 @@ def shared_data() -> Path:
     return SHARED
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep caches out of ~ unless a test opts in; the real-model tests set FCMATCH_HOME themselves."""
-    import os
-
-    if "FCMATCH_HOME" not in os.environ:
-        monkeypatch.setenv("FCMATCH_HOME", str(Path.home() / ".cache" / "fcmatch"))
-
-
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
