@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fcmatch.train.config import ConfigError, TrainConfig
+from fcmatch.train.fastlora import speed_up_lora
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def _peft(model: Any, config: TrainConfig, dora: bool = False) -> Any:
 
     _freeze(model)
     model = get_peft_model(model, _lora_config(config, dora))
+    speed_up_lora(model)
     # adapter_config.json names the fcmatch model (e.g. "smollm2-135m-instruct"), which
     # fcmatch.models.load(RUN) resolves, rather than the cache folder it was loaded from
     model.peft_config["default"].base_model_name_or_path = config.model
