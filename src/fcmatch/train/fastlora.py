@@ -1,7 +1,6 @@
 """CPU fast paths for peft's LoRA layers: cheap dropout masks and a fused adapter update.
 
-Dropout. 
-peft applies ``nn.Dropout`` to the input of every adapter: on SmolLM2 with adapters on all linear layers
+Dropout. peft applies ``nn.Dropout`` to the input of every adapter: on SmolLM2 with adapters on all linear layers
 that is 210 masks over (tokens x 576..1536) per micro-batch. On a CPU ``torch.bernoulli_`` spends about
 10 ns per element, and dropout plus its multiplies took a third of a LoRA training step (profiled).
 
