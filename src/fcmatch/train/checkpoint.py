@@ -66,7 +66,7 @@ def save(run: Path, step: int, params: dict[str, torch.Tensor], optimizer: Any, 
     Args:
         run: the run folder.
         step: optimizer steps done.
-        params: trainable parameters by name (identical in every process).
+        params: trainable parameters by name (identical in every process, or FSDP shards of them).
         optimizer, scheduler: their ``state_dict`` is saved.
         state: JSON-serialisable trainer state (best validation loss, patience counter, ...).
         keep: newest checkpoints to keep.
@@ -83,10 +83,12 @@ def save(run: Path, step: int, params: dict[str, torch.Tensor], optimizer: Any, 
     distributed.barrier()
     # each process has its own dropout RNG stream
     torch.save(rng_state(), tmp / f"rng-{distributed.rank()}.pt")
+    # whole tensors on rank 0 (FSDP shards gathered), so the files are the same under ddp and fsdp
+    weights, optimizer_state = distributed.gather_full(params), distributed.gather_full(optimizer.state_dict())
     distributed.barrier()
     if distributed.rank() == 0:
-        save_weights(params, tmp / "trainable.safetensors")
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        save_weights(weights, tmp / "trainable.safetensors")
+        torch.save({"optimizer": optimizer_state, "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
         (tmp / "state.json").write_text(json.dumps({**state, "step": step, "world_size": distributed.world()}))
         _fsync_dir(tmp)
         if final.exists():
@@ -127,11 +129,9 @@ def load(folder: Path, params: dict[str, torch.Tensor], optimizer: Any, schedule
     saved = load_file(str(folder / "trainable.safetensors"))
     if set(saved) != set(params):
         raise RuntimeError(f"{folder}: its trainable parameters do not match this model and method")
-    with torch.no_grad():
-        for name, param in params.items():
-            param.copy_(saved[name])
+    distributed.copy_full(params, saved)
     blob = torch.load(folder / "optimizer.pt", weights_only=False)
-    optimizer.load_state_dict(blob["optimizer"])
+    optimizer.load_state_dict(distributed.shard_optimizer_state(blob["optimizer"], optimizer))
     scheduler.load_state_dict(blob["scheduler"])
     set_rng_state(torch.load(folder / f"rng-{distributed.rank()}.pt", weights_only=False))
     return state

@@ -22,6 +22,7 @@ import yaml
 METHODS = ("lora", "qlora", "dora", "bitfit", "full")
 SCHEDULES = ("cosine", "linear", "constant")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+DISTRIBUTED = ("ddp", "fsdp")
 
 
 class ConfigError(ValueError):
@@ -90,6 +91,8 @@ class TrainConfig:
     """Weights/compute dtype: auto (fcmatch.models.default_dtype: fp32 on CPUs without fast bf16), float32, bfloat16, float16."""
     num_threads: int = 0
     """CPU threads for torch (0 = physical cores / processes)."""
+    distributed: str = "ddp"
+    """Several processes: ddp (each holds the whole model) or fsdp (weights, gradients, optimizer state sharded; one process: unsharded)."""
     log_every: int = 1
     """Append a metrics.jsonl line every N optimizer steps."""
     eval_every: int = 50
@@ -123,6 +126,8 @@ class TrainConfig:
             raise ConfigError(f"schedule={self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype={self.dtype!r}: choose one of {', '.join(DTYPES)}")
+        if self.distributed not in DISTRIBUTED:
+            raise ConfigError(f"distributed={self.distributed!r}: choose one of {', '.join(DISTRIBUTED)}")
         if not self.train_file:
             raise ConfigError("train_file is required")
         if not self.output_dir:

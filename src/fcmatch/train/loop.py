@@ -34,14 +34,14 @@ from fcmatch.train.data import (
     step_examples,
     tokenize_all,
 )
-from fcmatch.train.loss import batch_loss_sum
 from fcmatch.train.methods import METHODS, trainable_parameters
 from fcmatch.train.reporting import open_sinks
 
 log = logging.getLogger(__name__)
 # settings that may differ between a run and its resumption: they change neither the weights nor the data order
+# (checkpoints hold whole tensors under ddp and fsdp alike, so a run may resume under the other one)
 RESUMABLE_CHANGES = {"resume", "progress", "report_to", "num_threads", "log_every", "eval_every", "save_every",
-                     "keep_checkpoints"}
+                     "keep_checkpoints", "distributed"}
 
 
 def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
@@ -99,7 +99,7 @@ def evaluate(model: Any, examples: list[Example], config: TrainConfig) -> float:
     with torch.no_grad():
         for start in range(0, len(mine), config.batch_size):
             batch = collate(mine[start: start + config.batch_size], config.packing)
-            loss += batch_loss_sum(model, batch, config.loss_chunk).item()
+            loss += distributed.loss_sum(model, batch, config.loss_chunk).item()
             tokens += batch.loss_tokens
     model.train()
     loss, tokens = distributed.sum_floats(loss, tokens)
@@ -107,26 +107,30 @@ def evaluate(model: Any, examples: list[Example], config: TrainConfig) -> float:
 
 
 def _save_best(run: Path, params: dict[str, torch.Tensor], step: int, val_loss: float) -> None:
+    weights = distributed.gather_full(params)  # every process takes part in gathering shards
     if distributed.rank() != 0:
         return
     tmp, final = run / ".tmp-best", run / "best"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    checkpoint.save_weights(params, tmp / "trainable.safetensors")
+    checkpoint.save_weights(weights, tmp / "trainable.safetensors")
     (tmp / "best.json").write_text(f'{{"step": {step}, "val_loss": {val_loss}}}')
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
 
 
-def _export(run: Path, model: Any, tokenizer: Any, adapter: bool) -> Path:
-    """Save the adapter (``RUN/adapter``) or the whole model and tokenizer (``RUN/model``), atomically."""
+def _export(run: Path, model: Any, tokenizer: Any, adapter: bool, state_dict: dict[str, torch.Tensor] | None) -> Path:
+    """Save the adapter (``RUN/adapter``) or the whole model and tokenizer (``RUN/model``), atomically.
+
+    ``state_dict``: whole tensors of a sharded model (None: the model's own).
+    """
     final = run / ("adapter" if adapter else "model")
     tmp = run / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     if adapter:  # the base's embeddings never train here; skip peft's look-up of the base config by name
-        model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False)
+        model.save_pretrained(tmp, safe_serialization=True, save_embedding_layers=False, state_dict=state_dict)
     else:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     if not adapter:
         tokenizer.save_pretrained(tmp)
     shutil.rmtree(final, ignore_errors=True)
@@ -139,7 +143,11 @@ def _load(config: TrainConfig) -> tuple[Any, Any]:
 
     method = METHODS[config.method]
     device = distributed.device()
-    model, tokenizer = load(config.model, quantize=method.quantize, dtype=_dtype(config, device), device=device)
+    # FSDP: load on the CPU and let fully_shard move one unit at a time to the device as it shards it, so
+    # no device ever holds the whole model (a 4-bit base is quantised as it loads, so it loads on the device)
+    sharding = config.distributed == "fsdp" and distributed.active() and not method.quantize
+    model, tokenizer = load(config.model, quantize=method.quantize, dtype=_dtype(config, device),
+                            device="cpu" if sharding else device)
     torch.manual_seed(config.seed)  # the adapter's random init
     model = method.prepare(model, config)
     model.train()
@@ -147,6 +155,8 @@ def _load(config: TrainConfig) -> tuple[Any, Any]:
         attention.enable(model)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.distributed == "fsdp":
+        model = distributed.shard(model)
     return model, tokenizer
 
 
@@ -180,6 +190,7 @@ def sft(config: TrainConfig) -> Path:
     steps = total_steps(config, len(train))
     warmup = config.warmup_steps or int(config.warmup_ratio * steps)
     params = trainable_parameters(model)
+    sharded = distributed.sharded(model)  # FSDP: params are DTensor shards
     if not params:
         raise RuntimeError(f"method={config.method} left no trainable parameters")
     optimizer = torch.optim.AdamW(list(params.values()), lr=config.lr, betas=tuple(config.adam_betas),
@@ -217,12 +228,13 @@ def sft(config: TrainConfig) -> Path:
             loss_sum, tokens = 0.0, 0
             for group in micro_batches(train, indices, config.batch_size, rank, world):
                 batch = collate(group, config.packing, tokenizer.pad_token_id or 0)
-                loss = batch_loss_sum(model, batch, config.loss_chunk)
+                loss = distributed.loss_sum(model, batch, config.loss_chunk)
                 (loss / step_loss_tokens).backward()
                 loss_sum += loss.item()
                 tokens += batch.tokens
                 del loss  # drop the graph before the next micro-batch
-            distributed.sum_gradients(ordered)
+            if not sharded:  # FSDP has already reduce-scattered (summed) them in backward
+                distributed.sum_gradients(ordered)
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(ordered, config.max_grad_norm)
             lr = optimizer.param_groups[0]["lr"]
@@ -262,13 +274,15 @@ def sft(config: TrainConfig) -> Path:
         for sink in sinks:
             sink.close()
 
+    distributed.barrier()  # rank 0 has written best/
+    if val and (run / "best").is_dir():
+        distributed.copy_full(params, load_file(str(run / "best" / "trainable.safetensors")))
+    adapter = METHODS[config.method].adapter
+    # under FSDP every process takes part in gathering the whole weights that rank 0 writes; keep_vars keeps
+    # a tied embedding one tensor
+    whole = distributed.gather_full(params if adapter else model.state_dict(keep_vars=True)) if sharded else None
     if rank == 0:
-        if val and (run / "best").is_dir():
-            best_weights = load_file(str(run / "best" / "trainable.safetensors"))
-            with torch.no_grad():
-                for name, param in params.items():
-                    param.copy_(best_weights[name])
-        _export(run, model, tokenizer, METHODS[config.method].adapter)
+        _export(run, model, tokenizer, adapter, whole)
         extra = {
             "steps": step + 1 if steps > start else start,
             "examples": len(train),
