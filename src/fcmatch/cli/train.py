@@ -2,7 +2,7 @@
 
 Any TrainConfig field can be overridden on the command line (``--lr 1e-4 --max-steps 20 --resume``);
 ``fcmatch train --help`` lists them. Under several processes run it as
-``torchrun --nproc_per_node 2 -m fcmatch.cli train CONFIG.yaml`` or ``accelerate launch -m fcmatch.cli train ...``.
+``torchrun --nproc_per_node 2 -m fcmatch train CONFIG.yaml`` or ``accelerate launch -m fcmatch train ...``.
 """
 
 from __future__ import annotations
