@@ -6,11 +6,15 @@ Each configuration runs in its own subprocess, so its peak RSS is its own. All u
 LoRA r=16 / alpha 32 / dropout 0.05 on all linear layers, batches of 8 examples, the same number of
 optimizer steps, the causal train split in ../shared (else the bundled demo data):
 
-- fcmatch: packed rows (no padding), completion-only chunked LM head, fp32 (the CPU default).
-- fcmatch QLoRA: the same on a 4-bit NF4 base (bitsandbytes' CPU kernels).
+- fcmatch: packed rows (no padding), completion-only chunked LM head, fp32 (the CPU default), and the
+  CPU fast paths of ``fcmatch.train.fastlora`` (dropout masks four per random draw, the adapter's scaled
+  update fused into one addmm; same dropout rate and LoRA maths as peft).
+- fcmatch QLoRA: the same on a 4-bit NF4 base (bitsandbytes' CPU kernels; cheap dropout, peft's 4-bit forward).
 - TRL fp32: SFTTrainer + peft as a careful user sets it on a CPU: bf16=False, prompt/completion
   conversational records (completion-only loss), rows padded to the longest in the batch.
 - TRL defaults: SFTTrainer with its default SFTConfig (bf16=True, gradient checkpointing), few steps.
+
+``--lora-dropout 0`` runs every configuration without LoRA dropout (all of them get faster).
 
 Tokens/s counts real (non-padding) tokens of the examples trained on, divided by the time spent in the
 training steps (model loading excluded for every configuration).
@@ -36,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_TRAIN = ROOT.parent / "shared" / "data" / "causal" / "train_data.csv"
 DEMO_TRAIN = ROOT / "src" / "fcmatch" / "resources" / "demo" / "train.jsonl"
-LORA = {"r": 16, "alpha": 32, "dropout": 0.05}
+LORA = {"r": 16, "alpha": 32, "dropout": 0.05}  # dropout: --lora-dropout
 BATCH = 8
 CONFIGS = ("fcmatch", "fcmatch_qlora", "trl_fp32", "trl_default")
 
@@ -153,11 +157,13 @@ def main() -> int:
     parser.add_argument("--default-steps", type=int, default=2, help="steps for TRL with its defaults (slow)")
     parser.add_argument("--quick", action="store_true", help="3 steps, TRL defaults 1 step, short matmul probe")
     parser.add_argument("--only", nargs="+", choices=CONFIGS, default=list(CONFIGS), help="configurations to run")
+    parser.add_argument("--lora-dropout", type=float, default=LORA["dropout"], help="LoRA dropout of every configuration")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.steps, args.default_steps = 3, 1
+    LORA["dropout"] = args.lora_dropout
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args.steps)), flush=True)
         return 0
@@ -165,7 +171,7 @@ def main() -> int:
     results: dict[str, dict] = {}
     for name in args.only:
         steps = args.default_steps if name == "trl_default" else args.steps
-        cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps)]
+        cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps), "--lora-dropout", str(args.lora_dropout)]
         print(f"[{name}] {steps} steps ...", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -176,7 +182,8 @@ def main() -> int:
         print(f"[{name}] {results[name]}", file=sys.stderr, flush=True)
 
     gflops = matmul_gflops(1.0 if args.quick else 3.0)
-    summary: dict[str, float | None] = {"matmul_gflops": gflops, "data": str(data_file()), "batch": BATCH}
+    summary: dict[str, float | None] = {"matmul_gflops": gflops, "data": str(data_file()), "batch": BATCH,
+                                        "lora_dropout": args.lora_dropout}
     for name in CONFIGS:
         summary[f"{name}_tokens_per_s"] = results.get(name, {}).get("tokens_per_s")
         summary[f"{name}_peak_rss_mb"] = results.get(name, {}).get("peak_rss_mb")
@@ -191,7 +198,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"data: {summary['data']}   batch {BATCH} examples   fp32 matmul: {gflops:.1f} GFLOP/s")
+    print(f"data: {summary['data']}   batch {BATCH} examples   LoRA dropout {args.lora_dropout}   "
+          f"fp32 matmul: {gflops:.1f} GFLOP/s")
     print(f"{'configuration':<16}{'steps':>6}{'tokens/s':>10}{'peak RSS MB':>13}")
     for name, r in results.items():
         print(f"{name:<16}{r['steps']:>6}{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>13.0f}")
