@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from fcmatch.cli import main
 from fcmatch.data.causal_map import CausalMap, Edge
@@ -17,9 +18,11 @@ from fcmatch.extract import (
     extract,
     extract_maps,
     generate_batch,
+    greedy,
     pick_demonstrations,
 )
-from fcmatch.extract.generation import length_sorted_batches
+from fcmatch.extract.generation import greedy_shrinking, length_sorted_batches
+from fcmatch.extract.greedy import common_prefix_length, greedy_stream
 from fcmatch.extract.pipeline import partial_path
 from fcmatch.models import load
 from fcmatch.tasks.causal import prompt_messages
@@ -169,12 +172,17 @@ def test_cli_extract_missing_input_is_a_clear_error(tmp_path: Path, capsys) -> N
     assert "nope.jsonl" in capsys.readouterr().err
 
 
+def _generate_alone(model, tokenizer, prompt: str, max_new_tokens: int, eos: int) -> list[int]:
+    """What plain ``model.generate`` writes for one prompt, greedy."""
+    ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos,
+                             pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
+    return out[0, ids["input_ids"].shape[1]:].tolist()
+
+
 def test_shrinking_greedy_equals_model_generate_when_rows_stop_early(tiny) -> None:
     """Rows leave the batch at different steps; each must still decode what model.generate decodes alone."""
-    import torch
-
-    from fcmatch.extract.generation import greedy_shrinking
-
     model, tokenizer = tiny
     prompts = [chat_prompt(tokenizer, prompt_messages(s)) for s in SENTENCES]
     tokenizer.padding_side = "left"
@@ -185,8 +193,38 @@ def test_shrinking_greedy_equals_model_generate_when_rows_stop_early(tiny) -> No
     got = greedy_shrinking(model, enc["input_ids"], enc["attention_mask"], 10, eos_token_id=stop)
     assert len(got[0]) == 4 and len({len(r) for r in got}) > 1  # rows really left the batch at different steps
     for prompt, row in zip(prompts, got, strict=True):
-        ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-        with torch.inference_mode():
-            ref = model.generate(**ids, max_new_tokens=10, do_sample=False, eos_token_id=stop,
-                                 pad_token_id=tokenizer.pad_token_id, top_p=None, top_k=None, temperature=None)
-        assert row == ref[0, ids["input_ids"].shape[1]:].tolist()
+        assert row == _generate_alone(model, tokenizer, prompt, 10, stop)
+
+
+@pytest.mark.parametrize(("batch_size", "prefill_tokens"), [(3, 1024), (2, 150), (16, 1024)])
+def test_prefix_cached_refilling_greedy_equals_model_generate(tiny, monkeypatch, batch_size, prefill_tokens) -> None:
+    """Shared prefix prefilled once, rows refilled as others stop, prefills packed: still model.generate's tokens."""
+    model, tokenizer = tiny
+    monkeypatch.setattr(greedy, "PREFILL_TOKENS", prefill_tokens)  # 150: one suffix per prefill forward
+    prompts = [chat_prompt(tokenizer, prompt_messages(s)) for s in SENTENCES]
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    assert common_prefix_length(ids) > 100  # the byte tokenizer shares the whole instruction
+    free = dict(greedy_stream(model, ids, 12, eos_token_id=-1, batch_size=batch_size))
+    stop = free[0][4]  # rows then stop at different steps and free their places for waiting prompts
+    got = list(greedy_stream(model, ids, 12, eos_token_id=stop, batch_size=batch_size))
+    assert sorted(i for i, _ in got) == list(range(len(SENTENCES)))
+    assert len({len(row) for _, row in got}) > 1
+    for index, row in got:
+        assert row == _generate_alone(model, tokenizer, prompts[index], 12, stop), index
+
+
+def test_common_prefix_length() -> None:
+    assert common_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert common_prefix_length([[1, 2], [3, 4]]) == 0  # no common prefix
+    assert common_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # each row keeps a token to predict from
+    assert common_prefix_length([[1, 2], [1, 2, 3, 4]]) == 1  # one prompt is the others' prefix
+    assert common_prefix_length([[1, 2, 3]]) == 0 and common_prefix_length([]) == 0  # nothing to share
+
+
+def test_greedy_without_common_prefix_or_prompts(tiny) -> None:
+    model, _ = tiny
+    ids = [[5, 6, 7, 8], [9, 10], [11, 12, 13]]
+    got = dict(greedy_stream(model, ids, 5, eos_token_id=-1, batch_size=2))
+    assert got == dict(greedy_stream(model, ids, 5, eos_token_id=-1, batch_size=1, share_prefix=False))
+    assert all(len(row) == 5 for row in got.values())
+    assert list(greedy_stream(model, [], 5, eos_token_id=-1)) == []

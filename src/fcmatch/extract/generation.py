@@ -1,8 +1,10 @@
-"""Batched greedy/sampled generation for chat prompts: length-sorted batches, left padding, KV cache.
+"""Generation for chat prompts: greedy through fcmatch's own batched loop, sampling through ``generate``.
 
-Left padding keeps every prompt's last token at the right edge, so one ``generate`` call continues all
-rows at once; ``generate`` derives position ids from the attention mask, so a padded row decodes the
-same tokens as the same prompt alone (greedy). Sorting by length keeps padding (wasted compute) small.
+Greedy decoding (the default) runs :func:`fcmatch.extract.greedy.greedy_stream`: the prompts' shared prefix
+is prefilled once, a row leaves the batch when it finishes and a waiting prompt takes its place; each prompt
+gets the tokens it gets alone. Sampling runs ``model.generate`` on length-sorted, left-padded batches
+(``generate`` derives position ids from the attention mask, so padding does not shift a prompt), re-seeded
+per batch so that a batch's samples do not depend on earlier batches.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from fcmatch.extract.greedy import greedy_stream, supported
 
 
 @dataclass
@@ -73,6 +77,9 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
     Returns:
         One string per prompt, in the order given.
     """
+    if settings.temperature == 0 and supported(model):
+        texts = dict(pair for chunk in generate_texts(model, tokenizer, prompts, settings, len(prompts)) for pair in chunk)
+        return [texts[i] for i in range(len(prompts))]
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
@@ -82,10 +89,6 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
         tokenizer.padding_side = side
     device = next(model.parameters()).device
     enc = {k: v.to(device) for k, v in enc.items()}
-    if settings.temperature == 0:
-        new_ids = greedy_shrinking(model, enc["input_ids"], enc["attention_mask"], settings.max_new_tokens,
-                                   tokenizer.eos_token_id)
-        return tokenizer.batch_decode(new_ids, skip_special_tokens=True)
     torch.manual_seed(settings.seed)
     out = model.generate(
         **enc,
@@ -99,46 +102,19 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
     return tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
-@torch.inference_mode()
 def greedy_shrinking(
     model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_token_id: int
 ) -> list[list[int]]:
-    """Greedy decoding that drops each row from the batch (and its KV cache) as soon as it writes eos.
+    """Greedy decoding of one left-padded batch; each row leaves the batch as soon as it writes eos.
 
-    ``model.generate`` keeps decoding every row until the longest answer ends, so one rambling answer makes
-    the whole batch pay for its tokens; on a CPU, where a decode step costs about as much per row as a
-    separate sequence would, that erases the gain of batching. Logits are computed for the last position
-    only (the prompt's 49k-word logits are never materialised).
+    Kept for callers that hold an encoded batch; :func:`greedy_stream` does the work (no prefix sharing here).
 
     Returns:
         Per row, the generated token ids (eos included when it was written).
     """
-    batch = input_ids.shape[0]
-    # left padding: positions count real tokens only, as model.generate derives them from the mask
-    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
-    next_tokens = out.logits[:, -1].argmax(-1)
-    alive = torch.arange(batch, device=input_ids.device)
-    results: list[list[int]] = [[] for _ in range(batch)]
-    for step in range(max_new_tokens):
-        for row, token in zip(alive.tolist(), next_tokens.tolist(), strict=True):
-            results[row].append(token)
-        keep = next_tokens != eos_token_id
-        if step == max_new_tokens - 1 or not keep.any():
-            break
-        if not keep.all():
-            kept = keep.nonzero().squeeze(-1)
-            cache.batch_select_indices(kept)
-            alive, next_tokens, attention_mask = alive[kept], next_tokens[kept], attention_mask[kept]
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((attention_mask.shape[0], 1))], dim=-1)
-        position_ids = attention_mask.long().sum(-1, keepdim=True) - 1
-        out = model(input_ids=next_tokens[:, None], attention_mask=attention_mask, position_ids=position_ids,
-                    past_key_values=cache, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
-        next_tokens = out.logits[:, -1].argmax(-1)
-    return results
+    rows = [ids[mask.bool()].tolist() for ids, mask in zip(input_ids, attention_mask, strict=True)]
+    done = dict(greedy_stream(model, rows, max_new_tokens, eos_token_id, len(rows), share_prefix=False))
+    return [done[i] for i in range(len(rows))]
 
 
 def generate_texts(
@@ -147,13 +123,35 @@ def generate_texts(
     prompts: Sequence[str],
     settings: GenerationSettings,
     batch_size: int = 16,
+    share_prefix: bool = True,
 ) -> Iterator[list[tuple[int, str]]]:
-    """Generate for many prompts in length-sorted batches.
+    """Generate for many prompts: greedy with :func:`greedy_stream`, else (or for a model it does not
+    support) in length-sorted batches of ``model.generate``.
+
+    Args:
+        model, tokenizer: a causal LM in eval mode and its tokenizer (with a pad token).
+        prompts: already templated prompt strings.
+        settings: decoding settings.
+        batch_size: rows decoded together.
+        share_prefix: greedy only: prefill the prompts' common token prefix once (output is unchanged).
 
     Yields:
-        Per finished batch, a list of (prompt index, generated text); the caller restores input order.
+        Lists of (prompt index, generated text), ``batch_size`` long except the last; the caller restores
+        input order.
     """
-    lengths = [len(ids) for ids in tokenizer(list(prompts), add_special_tokens=False)["input_ids"]]
-    for batch in length_sorted_batches(lengths, batch_size):
-        texts = generate_batch(model, tokenizer, [prompts[i] for i in batch], settings)
-        yield list(zip(batch, texts, strict=True))
+    # the chat template already wrote the special tokens; adding a BOS again would shift the prompt
+    token_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    if settings.temperature > 0 or not supported(model):
+        for batch in length_sorted_batches([len(ids) for ids in token_ids], batch_size):
+            texts = generate_batch(model, tokenizer, [prompts[i] for i in batch], settings)
+            yield list(zip(batch, texts, strict=True))
+        return
+    finished: list[tuple[int, str]] = []
+    for index, ids in greedy_stream(model, token_ids, settings.max_new_tokens, tokenizer.eos_token_id, batch_size,
+                                    share_prefix):
+        finished.append((index, tokenizer.decode(ids, skip_special_tokens=True)))
+        if len(finished) == batch_size:
+            yield finished
+            finished = []
+    if finished:
+        yield finished

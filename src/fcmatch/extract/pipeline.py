@@ -1,8 +1,8 @@
 """``fcmatch extract``: causal maps from a model, one sentence file in, one prediction file out.
 
-Every finished batch is appended and flushed to ``<output>.partial``, so a crash loses at most the
-batch in flight; running the same command again reads that file, keeps what is complete (a line
-cut off by the crash is dropped and redone) and generates only the rest. When every sentence is
+Every ``batch_size`` finished sentences are appended and flushed to ``<output>.partial``, so a crash
+loses at most the sentences in flight; running the same command again reads that file, keeps what is
+complete (a line cut off by the crash is dropped and redone) and generates only the rest. When every sentence is
 done the predictions are written to ``output`` in input order and the partial file is removed.
 """
 
@@ -48,7 +48,7 @@ class ExtractConfig:
     demos: str | None = None
     """File the demonstrations are drawn from (needed when shots > 0)."""
     batch_size: int = 16
-    """Sentences per generate call."""
+    """Sentences decoded together; greedy decoding gives a finished sentence's place to the next one."""
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     """Decoding settings."""
     threads: int = 0
