@@ -28,9 +28,10 @@ from transformers import Cache, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 PREFILL_TOKENS = 1024
-"""Suffix tokens packed into one prefill forward. Each forward reads all weights once (about 0.2 s for
-SmolLM2-135M on one loaded CPU core), so small prefills are slow per token: 6.6 ms/token for one 50-token
-suffix against 2.6 ms/token for 16 of them; beyond ~1k tokens the packed attention grows quadratically."""
+"""Suffix tokens packed into one prefill forward at most. A forward has a large fixed cost (SmolLM2-135M, one
+loaded CPU core: 332 ms for 50 tokens, 502 ms for 100), so small prefills are slow per token: 6.6 ms/token for
+one 50-token suffix against 2.6 ms/token for 16 of them. The packed mask and attention grow with the square of
+the packed length, hence the cap."""
 
 
 def common_prefix_length(token_ids: Sequence[Sequence[int]]) -> int:
@@ -186,7 +187,7 @@ def _prefill(model: Any, prefix_kv: list[tuple[torch.Tensor, torch.Tensor]], suf
              ) -> tuple[list[int], list[list[tuple[torch.Tensor, torch.Tensor]]]]:
     """Prefill suffixes packed into one sequence after the prefix, each attending to the prefix and itself.
 
-    Packing instead of padding: a batch of the 16 longest val prompts was 60% padding.
+    Packing instead of padding: the suffixes of the 16 longest val prompts padded to one width were 64% padding.
 
     Returns:
         Per suffix: the first generated token, and per layer its prompt's keys/values (prefix included).
