@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, help="predictions (fcmatch JSONL); re-run to resume")
     p.add_argument("--shots", type=int, default=0, help="k demonstrations before each sentence (base models)")
     p.add_argument("--demos", default=None, help="file the --shots demonstrations are drawn from")
-    p.add_argument("--batch-size", type=int, default=16, help="sentences per generate call")
+    p.add_argument("--batch-size", type=int, default=16, help="rows decoded together (finished rows are refilled from the queue)")
     p.add_argument("--max-new-tokens", type=int, default=128, help="token limit per answer")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); > 0 samples")
     p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --temperature)")
