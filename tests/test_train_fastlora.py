@@ -53,7 +53,7 @@ def _peft_model(tiny_model_dir, dropout: float):
     return get_peft_model(model, config)
 
 
-def test_fused_lora_matches_peft(tiny_model_dir):
+def test_fused_lora_matches_peft(tiny_model_dir, monkeypatch):
     reference = _peft_model(tiny_model_dir, 0.0)
     fused = copy.deepcopy(reference)
     counts = speed_up_lora(fused)
@@ -65,6 +65,11 @@ def test_fused_lora_matches_peft(tiny_model_dir):
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         losses.append(loss)
+    calls = []
+    addmm = torch.addmm
+    monkeypatch.setattr(torch, "addmm", lambda *a, **k: calls.append(1) or addmm(*a, **k))
+    fused(input_ids=ids)
+    assert len(calls) == counts["fused"]  # every adapted layer took the fused path
     assert torch.allclose(losses[0], losses[1], atol=1e-6)
     grads = {n: p.grad for n, p in reference.named_parameters() if p.requires_grad}
     for name, param in fused.named_parameters():
@@ -103,3 +108,15 @@ def test_training_methods_use_the_fast_paths(tiny_model_dir, method):
     assert any(isinstance(m, FastDropout) for m in prepared.modules())
     fused = sum(type(m).__name__ == "FusedLoraLinear" for m in prepared.modules())
     assert fused > 0  # DoRA layers keep the class too; their forward falls back to peft's variant path
+
+
+def test_fused_lora_leaves_mixed_precision_to_peft(tiny_model_dir):
+    model = _peft_model(tiny_model_dir, 0.0)
+    reference = copy.deepcopy(model)
+    speed_up_lora(model)
+    layer = next(m for m in model.modules() if type(m).__name__ == "FusedLoraLinear")
+    ref_layer = dict(reference.named_modules())[next(n for n, m in model.named_modules() if m is layer)]
+    layer.base_layer.to(torch.bfloat16)
+    ref_layer.base_layer.to(torch.bfloat16)
+    x = torch.randn(3, layer.in_features, dtype=torch.bfloat16)
+    assert torch.equal(layer(x), ref_layer(x))

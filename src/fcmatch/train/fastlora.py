@@ -15,7 +15,8 @@ Fused update. peft computes ``result + lora_B(lora_A(dropout(x))) * scaling``: t
 (tokens x out) output per adapter, forward and backward. ``FusedLoraLinear`` folds the scaling and the sum
 into one ``torch.addmm`` (the GEMM's alpha and its accumulate), with the same value and gradients; layers
 it does not cover (DoRA and other variants, merged or disabled adapters, several active adapters, a
-LoRA bias, extra arguments) take peft's own forward.
+LoRA bias, extra arguments, an input whose dtype differs from the adapter's, as with a bf16 base and peft's
+fp32 adapters on a GPU) take peft's own forward.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ class _FusedForward:
         if (args or kwargs or self.disable_adapters or self.merged or name not in self.lora_A
                 or name in self.lora_variant or self.lora_B[name].bias is not None):
             return super().forward(x, *args, **kwargs)
-        result = self.base_layer(x)
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        low = lora_a(self.lora_dropout[name](x.to(lora_a.weight.dtype)))
-        fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]).to(result.dtype),
-                            lora_b.weight.t().to(result.dtype), alpha=self.scaling[name])
+        if x.dtype != lora_a.weight.dtype:  # e.g. a bf16 base with fp32 adapters: peft's mixed-precision path
+            return super().forward(x, *args, **kwargs)
+        result = self.base_layer(x)
+        low = lora_a(self.lora_dropout[name](x))
+        fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]), lora_b.weight.t(),
+                            alpha=self.scaling[name])
         return fused.view(result.shape)
 
 
