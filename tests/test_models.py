@@ -87,6 +87,14 @@ def test_gguf_cache_is_written_atomically(tmp_path, monkeypatch, tiny_model_dir)
     (target / "stale.txt").write_text("x")
     models._dequantised_cache()
     assert not (target / "stale.txt").exists()
+    # the same GGUF installed in another virtualenv (another path) reuses the cache
+    other = tmp_path / "other-venv" / "model.gguf"
+    other.parent.mkdir()
+    other.write_bytes(fake_gguf.read_bytes())
+    monkeypatch.setattr(models, "gguf_path", lambda: other)
+    (target / "kept.txt").write_text("x")
+    assert models._dequantised_cache() == target
+    assert (target / "kept.txt").exists()
 
 
 def test_real_default_model_generates():

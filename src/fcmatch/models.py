@@ -70,7 +70,8 @@ def _dequantised_cache() -> Path:
     """
     source = gguf_path()
     target = fcmatch_home() / "models" / f"{DEFAULT_MODEL}-v{CACHE_VERSION}"
-    stamp = {"gguf": str(source), "size": source.stat().st_size}
+    # the file's name and size, not its path: checkouts with their own virtualenvs share one cache
+    stamp = {"gguf": source.name, "size": source.stat().st_size}
     marker = target / "fcmatch-cache.json"
     if marker.is_file() and json.loads(marker.read_text()) == stamp:
         return target
