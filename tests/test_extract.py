@@ -21,7 +21,7 @@ from fcmatch.extract import (
     greedy,
     pick_demonstrations,
 )
-from fcmatch.extract.generation import greedy_shrinking, length_sorted_batches
+from fcmatch.extract.generation import length_sorted_batches
 from fcmatch.extract.greedy import common_prefix_length, greedy_stream
 from fcmatch.extract.pipeline import partial_path
 from fcmatch.models import load
@@ -185,12 +185,15 @@ def test_shrinking_greedy_equals_model_generate_when_rows_stop_early(tiny) -> No
     """Rows leave the batch at different steps; each must still decode what model.generate decodes alone."""
     model, tokenizer = tiny
     prompts = [chat_prompt(tokenizer, prompt_messages(s)) for s in SENTENCES]
-    tokenizer.padding_side = "left"
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-    tokenizer.padding_side = "right"
-    free = greedy_shrinking(model, enc["input_ids"], enc["attention_mask"], 10, eos_token_id=-1)
+    ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+
+    def decode(eos: int) -> list[list[int]]:
+        done = dict(greedy_stream(model, ids, 10, eos, len(ids), share_prefix=False))
+        return [done[i] for i in range(len(ids))]
+
+    free = decode(-1)
     stop = free[0][3]  # a token row 0 writes at step 4: use it as "eos" so rows stop at different steps
-    got = greedy_shrinking(model, enc["input_ids"], enc["attention_mask"], 10, eos_token_id=stop)
+    got = decode(stop)
     assert len(got[0]) == 4 and len({len(r) for r in got}) > 1  # rows really left the batch at different steps
     for prompt, row in zip(prompts, got, strict=True):
         assert row == _generate_alone(model, tokenizer, prompt, 10, stop)

@@ -102,21 +102,6 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
     return tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
-def greedy_shrinking(
-    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, eos_token_id: int
-) -> list[list[int]]:
-    """Greedy decoding of one left-padded batch; each row leaves the batch as soon as it writes eos.
-
-    Kept for callers that hold an encoded batch; :func:`greedy_stream` does the work (no prefix sharing here).
-
-    Returns:
-        Per row, the generated token ids (eos included when it was written).
-    """
-    rows = [ids[mask.bool()].tolist() for ids, mask in zip(input_ids, attention_mask, strict=True)]
-    done = dict(greedy_stream(model, rows, max_new_tokens, eos_token_id, len(rows), share_prefix=False))
-    return [done[i] for i in range(len(rows))]
-
-
 def generate_texts(
     model: Any,
     tokenizer: Any,

@@ -100,9 +100,6 @@ class _Slots:
         self.index: list[int] = []
         self.tokens = torch.zeros(capacity, dtype=torch.long, device=self.mask.device)
 
-    def _layers(self) -> list[_SlotLayer]:
-        return self.cache.layers
-
     def _reserve(self, width: int) -> None:
         """Make the window at least ``width`` wide with a free column after it, copying only when needed."""
         if self.end - width >= 0 and self.end < self.mask.shape[1]:
@@ -117,7 +114,7 @@ class _Slots:
         mask = self.mask.new_zeros((self.capacity, columns))
         mask[:, keep : self.end] = self.mask[:, old]
         self.mask = mask
-        for layer in self._layers():
+        for layer in self.cache.layers:
             fresh = [b.new_zeros((*b.shape[:2], columns, b.shape[3])) for b in layer.buffers]
             for new, buffer in zip(fresh, layer.buffers, strict=True):
                 new[:, :, keep : self.end] = buffer[:, :, old]
@@ -130,7 +127,7 @@ class _Slots:
         row = self.rows
         self.mask[row, self.start : self.end] = 0
         self.mask[row, self.end - length : self.end] = 1
-        for layer, (keys, values) in zip(self._layers(), kv, strict=True):
+        for layer, (keys, values) in zip(self.cache.layers, kv, strict=True):
             layer.buffers[0][row, :, self.end - length : self.end] = keys[0]
             layer.buffers[1][row, :, self.end - length : self.end] = values[0]
         self.index.append(index)
@@ -146,7 +143,7 @@ class _Slots:
             last = self.rows - 1
             if row != last:
                 self.mask[row, window] = self.mask[last, window]
-                for layer in self._layers():
+                for layer in self.cache.layers:
                     for buffer in layer.buffers:
                         buffer[row, :, window] = buffer[last, :, window]
                 self.index[row] = self.index[last]
