@@ -7,26 +7,47 @@ import copy
 import pytest
 import torch
 
-from fcmatch.train.fastlora import FastDropout, drop_mask, speed_up_lora
+from fcmatch.train.fastlora import FastDropout, _LoraLinear, drop_positions, speed_up_lora
 
 
-def test_drop_mask_rate_and_independence():
+def test_drop_positions_rate_independence_and_range():
     torch.manual_seed(0)
-    mask = drop_mask(torch.Size([400, 500]), 0.05)
-    assert mask.dtype == torch.bool and mask.shape == (400, 500)
+    n = 400 * 500
+    positions = drop_positions(n, 0.05)
+    assert positions.dtype == torch.int64
+    assert bool((positions[1:] > positions[:-1]).all()) and int(positions[0]) >= 0 and int(positions[-1]) < n
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[positions] = True
     rate = mask.float().mean().item()
-    assert abs(rate - 0.05) < 0.002  # 200k draws: standard error 0.0005
-    # neighbouring elements come from the same 64-bit draw: they must still be uncorrelated
-    pairs = mask.reshape(-1, 4).float()
+    assert abs(rate - 0.05) < 0.002  # 200k elements: standard error 0.0005
+    # i.i.d.: a dropped element makes its neighbour no more or less likely to drop
+    pairs = mask.reshape(-1, 2).float()
     assert abs((pairs[:, 0] * pairs[:, 1]).mean().item() - rate * rate) < 0.001
-    assert drop_mask(torch.Size([0]), 0.5).numel() == 0
+    assert drop_positions(0, 0.5).numel() == 0
+    assert drop_positions(10, 0.0).numel() == 0
+    assert torch.equal(drop_positions(6, 1.0), torch.arange(6))
 
 
-def test_drop_mask_follows_the_seed():
+def test_drop_positions_first_gap_is_geometric():
+    torch.manual_seed(1)
+    p, k, trials = 0.1, 10, 4000
+    beyond = sum(int(len(d) == 0 or int(d[0]) >= k) for d in (drop_positions(40, p) for _ in range(trials)))
+    expected = (1 - p) ** k  # 0.349; standard error of the estimate ~0.0075
+    assert abs(beyond / trials - expected) < 0.03
+
+
+def test_drop_positions_draws_more_when_short():
+    torch.manual_seed(2)
+    # p tiny relative to n: the first batch of uniforms may not reach n; the loop must still cover [0, n)
+    counts = [len(drop_positions(1000, 0.002)) for _ in range(300)]
+    assert abs(sum(counts) / 300 - 2.0) < 0.4
+
+
+def test_drop_positions_follows_the_seed():
     torch.manual_seed(3)
-    first = drop_mask(torch.Size([7, 9]), 0.3)
+    first = drop_positions(63, 0.3)
     torch.manual_seed(3)
-    assert torch.equal(first, drop_mask(torch.Size([7, 9]), 0.3))
+    assert torch.equal(first, drop_positions(63, 0.3))
 
 
 def test_fast_dropout_forward_and_backward():
@@ -34,12 +55,46 @@ def test_fast_dropout_forward_and_backward():
     x = torch.randn(64, 33, requires_grad=True)
     out = layer(x)
     kept = out != 0
+    assert 0.6 < kept.float().mean().item() < 0.9
     assert torch.allclose(out[kept], x[kept] / 0.75)
     out.sum().backward()
     expected = kept.float() / 0.75
     assert torch.allclose(x.grad, expected)
     layer.eval()
     assert layer(x) is x
+
+
+def test_fused_function_matches_autograd_with_dropout():
+    torch.manual_seed(0)
+    x = torch.randn(2, 7, 12, requires_grad=True)
+    weight, bias = torch.randn(9, 12), torch.randn(9, requires_grad=True)
+    lora_a = torch.randn(4, 12, requires_grad=True)
+    lora_b = torch.randn(9, 4, requires_grad=True)
+    grad = torch.randn(2, 7, 9)
+    torch.manual_seed(5)
+    out = _LoraLinear.apply(x, weight, bias, lora_a, lora_b, 0.5, 0.3)
+    out.backward(grad)
+    fused = [t.grad.clone() for t in (x, bias, lora_a, lora_b)]
+    for t in (x, bias, lora_a, lora_b):
+        t.grad = None
+    torch.manual_seed(5)  # the same positions, drawn the same way
+    keep = torch.ones(x.numel())
+    keep[drop_positions(x.numel(), 0.3)] = 0
+    dropped = x * keep.view(x.shape) / 0.7
+    reference = torch.nn.functional.linear(x, weight, bias) + 0.5 * (dropped @ lora_a.t()) @ lora_b.t()
+    assert torch.allclose(out, reference, atol=1e-5)
+    reference.backward(grad)
+    for got, t in zip(fused, (x, bias, lora_a, lora_b), strict=True):
+        assert torch.allclose(got, t.grad, atol=1e-5)
+
+
+def test_fused_function_skips_gradients_nobody_needs():
+    x = torch.randn(5, 6)  # e.g. the first layer's input: embeddings frozen
+    lora_a = torch.randn(2, 6, requires_grad=True)
+    lora_b = torch.zeros(3, 2, requires_grad=True)
+    out = _LoraLinear.apply(x, torch.randn(3, 6), None, lora_a, lora_b, 2.0, 0.0)
+    out.sum().backward()
+    assert x.grad is None and lora_b.grad is not None and lora_a.grad is not None
 
 
 def _peft_model(tiny_model_dir, dropout: float):
@@ -66,8 +121,8 @@ def test_fused_lora_matches_peft(tiny_model_dir, monkeypatch):
         loss.backward()
         losses.append(loss)
     calls = []
-    addmm = torch.addmm
-    monkeypatch.setattr(torch, "addmm", lambda *a, **k: calls.append(1) or addmm(*a, **k))
+    apply = _LoraLinear.apply
+    monkeypatch.setattr(_LoraLinear, "apply", lambda *a: calls.append(1) or apply(*a))
     fused(input_ids=ids)
     assert len(calls) == counts["fused"]  # every adapted layer took the fused path
     assert torch.allclose(losses[0], losses[1], atol=1e-6)

@@ -90,6 +90,37 @@ def test_chunked_head_gradients_match_unchunked():
     torch.testing.assert_close(g_chunked, g_whole, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_head_loss_matches_autograd_for_every_input(bias):
+    """Loss and gradients of the fused head (hidden, weight, bias) equal full-logits cross-entropy."""
+    torch.manual_seed(1)
+    head = torch.nn.Linear(8, 50, bias=bias)
+    hidden = torch.randn(23, 8, requires_grad=True)
+    targets = torch.randint(0, 50, (23,))
+    fused = head_loss_sum(head, hidden, targets, chunk=4)  # 6 chunks, the last one short
+    fused.backward(torch.tensor(0.5))
+    got = [t.grad.clone() for t in (hidden, *head.parameters())]
+    for t in (hidden, *head.parameters()):
+        t.grad = None
+    reference = torch.nn.functional.cross_entropy(head(hidden), targets, reduction="sum")
+    reference.backward(torch.tensor(0.5))
+    torch.testing.assert_close(fused, reference, rtol=1e-6, atol=1e-5)
+    for g, t in zip(got, (hidden, *head.parameters()), strict=True):
+        torch.testing.assert_close(g, t.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_head_loss_without_gradients_and_for_large_logits():
+    head = torch.nn.Linear(4, 7, bias=False)
+    head.weight.requires_grad_(False)
+    hidden = torch.randn(5, 4) * 1e3  # logits ~1e3: the max shift keeps exp finite
+    targets = torch.tensor([0, 1, 2, 3, 6])
+    with torch.no_grad():
+        fused = head_loss_sum(head, hidden, targets, chunk=2)
+    reference = torch.nn.functional.cross_entropy(head(hidden), targets, reduction="sum")
+    assert torch.isfinite(fused)
+    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-3)
+
+
 @pytest.mark.parametrize("packing", [True, False])
 def test_packed_batch_loss_is_token_weighted_mean_of_single_examples(tiny, packing):
     model, tokenizer = tiny

@@ -45,12 +45,15 @@ def packed_attention(
     gqa = query.shape[1] != key.shape[1]
     rows = []
     for b in range(query.shape[0]):
+        one = slice(b, b + 1)
+        q, k, v = (query, key, value) if query.shape[0] == 1 else (query[one], key[one], value[one])
+        lengths = [e - s for s, e in _segments(position_ids[b if position_ids.shape[0] > 1 else 0])]
+        # split, not one slice per example: the backward of a slice writes a zero-filled gradient of the
+        # whole row for each example (8 examples: 8 row-sized fills and adds per tensor per layer)
         parts = [
-            F.scaled_dot_product_attention(
-                query[b: b + 1, :, s:e], key[b: b + 1, :, s:e], value[b: b + 1, :, s:e],
-                is_causal=True, scale=scaling, dropout_p=dropout if module.training else 0.0, enable_gqa=gqa,
-            )
-            for s, e in _segments(position_ids[b if position_ids.shape[0] > 1 else 0])
+            F.scaled_dot_product_attention(q_, k_, v_, is_causal=True, scale=scaling,
+                                           dropout_p=dropout if module.training else 0.0, enable_gqa=gqa)
+            for q_, k_, v_ in zip(q.split(lengths, 2), k.split(lengths, 2), v.split(lengths, 2), strict=True)
         ]
         rows.append(torch.cat(parts, dim=2) if len(parts) > 1 else parts[0])
     out = torch.cat(rows, dim=0) if len(rows) > 1 else rows[0]

@@ -85,8 +85,8 @@ class TrainConfig:
     """Linear layers that get adapters: 'all-linear' or a list of module names such as [q_proj, v_proj]."""
     gradient_checkpointing: bool = False
     """Recompute layer activations in backward: less memory, about 30% slower."""
-    loss_chunk: int = 1024
-    """Loss positions per LM-head chunk; bounds the logits held in memory to chunk x vocabulary."""
+    loss_chunk: int = 128
+    """Loss positions per LM-head chunk; bounds the logits held in memory to chunk x vocabulary (128 x 49k fp32: 25 MB)."""
     dtype: str = "auto"
     """Weights/compute dtype: auto (fcmatch.models.default_dtype: fp32 on CPUs without fast bf16), float32, bfloat16, float16."""
     num_threads: int = 0

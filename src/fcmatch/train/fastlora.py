@@ -1,67 +1,130 @@
-"""CPU fast paths for peft's LoRA layers: cheap dropout masks and a fused adapter update.
+"""CPU fast paths for peft's LoRA layers: cheap dropout and a fused adapter layer that keeps little for backward.
 
 Dropout. peft applies ``nn.Dropout`` to the input of every adapter: on SmolLM2 with adapters on all linear layers
-that is 210 masks over (tokens x 576..1536) per micro-batch. On a CPU ``torch.bernoulli_`` spends about
-10 ns per element, and dropout plus its multiplies took a third of a LoRA training step (profiled).
+that is 210 masks over (tokens x 576..1536) per micro-batch, and ``torch.bernoulli_`` spends about 10 ns per
+element on a CPU. Here the dropped positions are drawn directly: the gaps between successive dropped elements
+of an i.i.d. Bernoulli(p) sequence are geometric, so ``drop_positions`` draws about n*p uniforms (20x fewer
+than n at p = 0.05) and turns them into gaps by the inverse CDF. The result has the same law as
+``nn.Dropout``'s mask (each element dropped independently with probability p, survivors scaled by
+1/(1-p), a fresh draw for every adapter and call), drawn from torch's seeded CPU generator, so runs stay
+reproducible and resumable. Applying it is one scaling pass plus an ``index_fill_`` of the ~5% dropped
+elements; backward keeps the positions (0.4 bytes per element at p = 0.05), not a mask or a copy.
+Other devices use ``F.dropout``, which is fast there.
 
-``FastDropout`` keeps the semantics (each element of the input is zeroed independently with probability
-``p``, survivors are scaled by 1/(1-p), a fresh mask for every adapter and call) but draws the mask from
-the 16-bit slices of full-range 64-bit ``torch.randint`` numbers: four mask elements per random draw, from
-torch's seeded CPU generator, so runs stay reproducible and resumable. ``p`` is rounded to a multiple of
-1/65536 (0.05 becomes 0.0500031). The backward pass reuses the 1-byte mask. Other devices use
-``F.dropout``, which is fast there.
-
-Fused update. peft computes ``result + lora_B(lora_A(dropout(x))) * scaling``: two extra passes over the
-(tokens x out) output per adapter, forward and backward. ``FusedLoraLinear`` folds the scaling and the sum
-into one ``torch.addmm`` (the GEMM's alpha and its accumulate), with the same value and gradients; layers
-it does not cover (DoRA and other variants, merged or disabled adapters, several active adapters, a
-LoRA bias, extra arguments, an input whose dtype differs from the adapter's, as with a bf16 base and peft's
-fp32 adapters on a GPU) take peft's own forward.
+Fused layer. peft computes ``base(x) + lora_B(lora_A(dropout(x))) * scaling`` as separate autograd nodes: two
+extra passes over the (tokens x out) output per adapter, and for backward every adapter keeps its own
+dropped copy of the input (4 bytes per element; q, k and v each keep one of the same normed hidden states).
+``FusedLoraLinear`` runs the whole layer as one autograd function: the scaled adapter update is added
+inside one ``addmm``, and backward keeps the input (shared by the adapters that read it), the drop
+positions and the (tokens x r) low-rank activations; the dropped input is rebuilt in backward for
+lora_A's gradient. Values and gradients are those of peft's layer (tested). Layers it does not cover
+(DoRA and other variants, merged or disabled adapters, several active adapters, a LoRA bias, a base layer
+that is not ``nn.Linear``, extra arguments, an input whose dtype differs from the adapter's, as with a bf16
+base and peft's fp32 adapters on a GPU) take peft's own forward; non-CPU tensors take the same sum as one
+``addmm`` with ``F.dropout``.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-_LEVELS = 1 << 16
+
+def drop_positions(n: int, p: float, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Sorted flat indices in [0, n), each present independently with probability ``p`` (int64).
+
+    The gap from one dropped index to the next is geometric, G = floor(log(U) / log(1-p)) + 1 with U uniform
+    on (0, 1], so P(G > k) = (1-p)^k: exactly the spacing of an i.i.d. Bernoulli(p) sequence. Draws in
+    float64 from torch's generator; about n*p + 6 sqrt(n*p) uniforms, more only if those fall short of n.
+    """
+    if n == 0 or p <= 0:
+        return torch.empty(0, dtype=torch.int64, device=device)
+    if p >= 1:
+        return torch.arange(n, device=device)
+    log_keep = math.log1p(-p)
+    parts, last = [], -1
+    while last < n - 1:
+        expected = (n - 1 - last) * p
+        count = int(expected + 6 * math.sqrt(expected) + 16)
+        uniform = torch.rand(count, dtype=torch.float64, device=device).neg_().add_(1)  # (0, 1]
+        gaps = uniform.log_().div_(log_keep).floor_().add_(1).to(torch.int64)
+        positions = gaps.cumsum_(0).add_(last)
+        parts.append(positions)
+        last = int(positions[-1])
+    positions = torch.cat(parts) if len(parts) > 1 else parts[0]
+    return positions[: int(torch.searchsorted(positions, n))]
 
 
-def drop_mask(shape: torch.Size, p: float) -> torch.Tensor:
-    """Boolean mask of ``shape``, True (drop) with probability round(p * 65536) / 65536, independently."""
-    n = shape.numel()
-    draws = torch.randint(-(1 << 63), (1 << 63) - 1, ((n + 3) // 4,), dtype=torch.int64)
-    return draws.view(torch.int16)[:n].view(shape) < round(p * _LEVELS) - _LEVELS // 2
+def _dropped(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Tensor:
+    """A new tensor: ``x`` scaled by ``scale`` with the flat ``positions`` zeroed."""
+    return x.reshape(-1).mul(scale).index_fill_(0, positions, 0.0).view(x.shape)
 
 
-class _MaskedScale(torch.autograd.Function):
+class _Dropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, p: float) -> torch.Tensor:
-        drop = drop_mask(x.shape, p)
-        scale = 1.0 / (1.0 - p)
-        ctx.save_for_backward(drop)
-        ctx.scale = scale
-        return torch.where(drop, 0.0, x).mul_(scale)
+        positions = drop_positions(x.numel(), p)
+        ctx.save_for_backward(positions)
+        ctx.scale = 1.0 / (1.0 - p)
+        return _dropped(x, positions, ctx.scale)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (drop,) = ctx.saved_tensors
-        return torch.where(drop, 0.0, grad).mul_(ctx.scale), None
+        (positions,) = ctx.saved_tensors
+        return _dropped(grad, positions, ctx.scale), None
 
 
 class FastDropout(nn.Dropout):
-    """``nn.Dropout`` with CPU masks drawn four elements per random number (see the module docstring)."""
+    """``nn.Dropout`` whose CPU masks come from ``drop_positions`` (see the module docstring)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
-        return _MaskedScale.apply(x, self.p)
+        return _Dropout.apply(x, self.p)
+
+
+class _LoraLinear(torch.autograd.Function):
+    """y = x W^T + b + scaling * (D(x) A^T) B^T, with D the dropout (identity when p = 0)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora_a: torch.Tensor,
+                lora_b: torch.Tensor, scaling: float, p: float) -> torch.Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        positions = drop_positions(flat.numel(), p) if p > 0 else None
+        scale = 1.0 / (1.0 - p)
+        low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
+        out = F.linear(flat, weight, bias).addmm_(low, lora_b.t(), alpha=scaling)
+        ctx.save_for_backward(flat, weight, lora_a, lora_b, low, positions)
+        ctx.scaling, ctx.scale, ctx.has_bias = scaling, scale, bias is not None
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        flat, weight, lora_a, lora_b, low, positions = ctx.saved_tensors
+        g = grad.reshape(-1, grad.shape[-1])
+        grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)  # (tokens, r)
+        grad_b = torch.mm(g.t(), low).mul_(ctx.scaling) if ctx.needs_input_grad[4] else None
+        grad_a = None
+        if ctx.needs_input_grad[3]:
+            # rebuilt here rather than kept from forward: 4 bytes per input element per adapter
+            dropped = flat if positions is None else _dropped(flat, positions, ctx.scale)
+            grad_a = torch.mm(grad_low.t(), dropped)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            back = torch.mm(grad_low, lora_a)
+            if positions is not None:
+                back = _dropped(back, positions, ctx.scale)
+            grad_x = torch.addmm(back, g, weight).view(*grad.shape[:-1], flat.shape[-1])
+        grad_w = torch.mm(g.t(), flat) if ctx.needs_input_grad[1] else None
+        grad_bias = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_bias, grad_a, grad_b, None, None
 
 
 class _FusedForward:
@@ -76,8 +139,12 @@ class _FusedForward:
         lora_a, lora_b = self.lora_A[name], self.lora_B[name]
         if x.dtype != lora_a.weight.dtype:  # e.g. a bf16 base with fp32 adapters: peft's mixed-precision path
             return super().forward(x, *args, **kwargs)
-        result = self.base_layer(x)
-        low = lora_a(self.lora_dropout[name](x))
+        dropout, base = self.lora_dropout[name], self.base_layer
+        if x.device.type == "cpu" and type(base) is nn.Linear:
+            p = dropout.p if isinstance(dropout, nn.Dropout) and dropout.training else 0.0
+            return _LoraLinear.apply(x, base.weight, base.bias, lora_a.weight, lora_b.weight, self.scaling[name], p)
+        result = base(x)
+        low = lora_a(dropout(x))
         fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]), lora_b.weight.t(),
                             alpha=self.scaling[name])
         return fused.view(result.shape)

@@ -4,6 +4,13 @@
 row is 197 MB of logits plus as much again for their gradient, and the LM head matmul on prompt tokens
 is ~20% of the forward FLOPs wasted. Instead the decoder body gives hidden states, the loss positions
 are gathered, and the head + cross-entropy run on those only, chunk by chunk.
+
+For a plain linear head the chunks go through one autograd function that computes each chunk's gradient
+(softmax - one-hot) @ W in the forward pass, while the chunk's logits are at hand, and keeps only that
+(loss positions x hidden) gradient for backward: no logits are kept or recomputed, and every chunk reuses
+one logits buffer. The buffer matters on a CPU: glibc serves blocks over 32 MB with fresh mmaps, and on this
+VM first-touching a page costs ~9 us, so a new (400 x 49,152) fp32 logits block took ~180 ms per step to
+fault in, more than its matmul.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.distributed.tensor import DTensor
 from torch.utils.checkpoint import checkpoint
 
 from fcmatch.train.data import IGNORE, Batch
@@ -23,6 +32,65 @@ def body_and_head(model: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
     return base.get_decoder(), base.get_output_embeddings()
 
 
+_BUFFERS: dict[tuple[torch.device, int], torch.Tensor] = {}
+
+
+def _logits_buffer(rows: int, vocab: int, device: torch.device) -> torch.Tensor:
+    """A reused fp32 (rows x vocab) block; grows when a larger one is asked for, then stays."""
+    key = (device, vocab)
+    buffer = _BUFFERS.get(key)
+    if buffer is None or buffer.shape[0] < rows:
+        _BUFFERS.pop(key, None)  # free the old block before allocating the larger one
+        buffer = _BUFFERS[key] = torch.empty(rows, vocab, dtype=torch.float32, device=device)
+    return buffer[:rows]
+
+
+class _HeadCrossEntropy(torch.autograd.Function):
+    """sum_i CE(hidden_i W^T + b, target_i), chunk by chunk, with the gradients made in forward."""
+
+    @staticmethod
+    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                targets: torch.Tensor, chunk: int) -> torch.Tensor:
+        want_hidden, want_weight, want_bias = ctx.needs_input_grad[:3]
+        grad_hidden = torch.empty_like(hidden) if want_hidden else None
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if want_weight else None
+        grad_bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if want_bias else None
+        fp32 = weight.dtype == torch.float32
+        total = hidden.new_zeros((), dtype=torch.float32)
+        for start in range(0, hidden.shape[0], chunk):
+            h, t = hidden[start: start + chunk], targets[start: start + chunk, None]
+            if fp32:
+                logits = torch.mm(h, weight.t(), out=_logits_buffer(h.shape[0], weight.shape[0], h.device))
+            else:  # float32 logits: a bf16 softmax over 49k words loses the small probabilities the loss is about
+                logits = torch.mm(h, weight.t()).float()
+            if bias is not None:
+                logits.add_(bias)
+            top = logits.amax(1, keepdim=True)
+            picked = logits.gather(1, t)
+            sums = logits.sub_(top).exp_().sum(1, keepdim=True)
+            total += (sums.log() + top - picked).sum()
+            if grad_hidden is None and grad_weight is None and grad_bias is None:
+                continue
+            logits.div_(sums)  # softmax; minus one at the target: d(CE)/d(logits)
+            logits.scatter_add_(1, t, logits.new_full(t.shape, -1.0))
+            if grad_hidden is not None:
+                grad_hidden[start: start + chunk] = torch.mm(logits.to(weight.dtype), weight)
+            if grad_weight is not None:
+                grad_weight.addmm_(logits.t(), h.float())
+            if grad_bias is not None:
+                grad_bias += logits.sum(0)
+        ctx.save_for_backward(*(x for x in (grad_hidden, grad_weight, grad_bias) if x is not None))
+        ctx.wanted = (want_hidden, want_weight, want_bias)
+        ctx.dtypes = (hidden.dtype, weight.dtype, None if bias is None else bias.dtype)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        saved = iter(ctx.saved_tensors)
+        grads = [next(saved).mul(grad).to(dtype) if wanted else None for wanted, dtype in zip(ctx.wanted, ctx.dtypes, strict=True)]
+        return *grads, None, None
+
+
 def _chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     # float32 logits: a bf16 softmax over 49k words loses the small probabilities the loss is about
     return F.cross_entropy(head(hidden).float(), targets, reduction="sum")
@@ -31,8 +99,9 @@ def _chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tens
 def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
     """Sum of cross-entropies of ``head(hidden)`` against ``targets``, ``chunk`` rows at a time.
 
-    With more than one chunk each chunk is checkpointed, so backward recomputes its logits instead of
-    keeping every chunk's (chunk x vocabulary) logits alive until then.
+    A plain ``nn.Linear`` head takes the fused path above. Other heads (quantised, sharded, custom) run
+    through autograd; with more than one chunk each chunk is then checkpointed, so backward recomputes its
+    logits instead of keeping every chunk's (chunk x vocabulary) logits alive until then.
 
     Args:
         head: the LM head (hidden -> vocabulary logits).
@@ -40,6 +109,9 @@ def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Te
         targets: (n,) next-token ids.
         chunk: rows per chunk.
     """
+    weight = getattr(head, "weight", None)
+    if type(head) is nn.Linear and type(weight) is nn.Parameter and not isinstance(weight, DTensor):
+        return _HeadCrossEntropy.apply(hidden, weight, head.bias, targets, chunk)
     if hidden.shape[0] <= chunk:
         return _chunk_loss(head, hidden, targets)
     total = hidden.new_zeros((), dtype=torch.float32)
@@ -49,7 +121,7 @@ def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Te
     return total
 
 
-def batch_loss_sum(model: Any, batch: Batch, chunk: int = 1024) -> torch.Tensor:
+def batch_loss_sum(model: Any, batch: Batch, chunk: int = 128) -> torch.Tensor:
     """Summed cross-entropy over the completion positions of a micro-batch.
 
     Divide by the number of loss tokens of the whole optimizer step (all micro-batches and processes)
