@@ -85,3 +85,11 @@ def test_micro_batches_split_a_global_batch_over_processes():
     assert list(micro_batches(examples, indices, 2, 0, 2)) == [["a", "b"], ["e", "f"]]
     assert list(micro_batches(examples, indices, 2, 1, 2)) == [["c", "d"], ["g", "h"]]
     assert list(micro_batches(examples, indices, 4, 0, 1)) == [["a", "b", "c", "d"], ["e", "f", "g", "h"]]
+
+
+def test_glibc_malloc_is_tuned_on_linux():
+    import sys
+
+    from fcmatch.train import memory
+
+    assert memory.pin_mmap_threshold() is sys.platform.startswith("linux")

@@ -23,7 +23,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from fcmatch.train import attention, checkpoint, distributed, manifest
+from fcmatch.train import attention, checkpoint, distributed, manifest, memory
 from fcmatch.train.config import ConfigError, TrainConfig
 from fcmatch.train.data import (
     Example,
@@ -173,6 +173,7 @@ def sft(config: TrainConfig) -> Path:
     """
     config.validate()
     started = time.perf_counter()
+    memory.pin_mmap_threshold()
     distributed.init()
     rank, world = distributed.rank(), distributed.world()
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
