@@ -64,27 +64,34 @@ def test_fast_dropout_forward_and_backward():
     assert layer(x) is x
 
 
-def test_fused_function_matches_autograd_with_dropout():
+def _frozen_linear(n_in: int, n_out: int, bias: bool) -> torch.nn.Linear:
+    base = torch.nn.Linear(n_in, n_out, bias=bias)
+    base.requires_grad_(False)
+    return base
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_fused_function_matches_autograd_with_dropout(bias):
     torch.manual_seed(0)
     x = torch.randn(2, 7, 12, requires_grad=True)
-    weight, bias = torch.randn(9, 12), torch.randn(9, requires_grad=True)
+    base = _frozen_linear(12, 9, bias)
     lora_a = torch.randn(4, 12, requires_grad=True)
     lora_b = torch.randn(9, 4, requires_grad=True)
     grad = torch.randn(2, 7, 9)
     torch.manual_seed(5)
-    out = _LoraLinear.apply(x, weight, bias, lora_a, lora_b, 0.5, 0.3)
+    out = _LoraLinear.apply(x, lora_a, lora_b, base, 0.5, 0.3)
     out.backward(grad)
-    fused = [t.grad.clone() for t in (x, bias, lora_a, lora_b)]
-    for t in (x, bias, lora_a, lora_b):
+    fused = [t.grad.clone() for t in (x, lora_a, lora_b)]
+    for t in (x, lora_a, lora_b):
         t.grad = None
     torch.manual_seed(5)  # the same positions, drawn the same way
     keep = torch.ones(x.numel())
     keep[drop_positions(x.numel(), 0.3)] = 0
     dropped = x * keep.view(x.shape) / 0.7
-    reference = torch.nn.functional.linear(x, weight, bias) + 0.5 * (dropped @ lora_a.t()) @ lora_b.t()
+    reference = base(x) + 0.5 * (dropped @ lora_a.t()) @ lora_b.t()
     assert torch.allclose(out, reference, atol=1e-5)
     reference.backward(grad)
-    for got, t in zip(fused, (x, bias, lora_a, lora_b), strict=True):
+    for got, t in zip(fused, (x, lora_a, lora_b), strict=True):
         assert torch.allclose(got, t.grad, atol=1e-5)
 
 
@@ -92,9 +99,45 @@ def test_fused_function_skips_gradients_nobody_needs():
     x = torch.randn(5, 6)  # e.g. the first layer's input: embeddings frozen
     lora_a = torch.randn(2, 6, requires_grad=True)
     lora_b = torch.zeros(3, 2, requires_grad=True)
-    out = _LoraLinear.apply(x, torch.randn(3, 6), None, lora_a, lora_b, 2.0, 0.0)
+    out = _LoraLinear.apply(x, lora_a, lora_b, _frozen_linear(6, 3, False), 2.0, 0.0)
     out.sum().backward()
     assert x.grad is None and lora_b.grad is not None and lora_a.grad is not None
+
+
+def test_fused_qlora_matches_peft(tiny_model_dir, monkeypatch):
+    """A 4-bit NF4 base (bitsandbytes' CPU kernels): the fused layers give peft's loss and adapter gradients."""
+    pytest.importorskip("bitsandbytes")
+    from peft import LoraConfig, get_peft_model
+
+    from fcmatch.models import load
+
+    models = []
+    for _ in range(2):
+        base, _tokenizer = load(str(tiny_model_dir), quantize="nf4", dtype=torch.float32, device="cpu")
+        torch.manual_seed(0)
+        config = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM",
+                            init_lora_weights=False)
+        models.append(get_peft_model(base, config))
+    counts = speed_up_lora(models[1])
+    assert counts["fused"] > 0
+    assert {type(m).__name__ for m in models[1].modules()} >= {"FusedLoraLinear4bit"}
+    ids = torch.randint(0, 200, (2, 11))
+    calls = []
+    apply = _LoraLinear.apply
+    monkeypatch.setattr(_LoraLinear, "apply", lambda *a: calls.append(1) or apply(*a))
+    losses = []
+    for model in models:
+        model.train()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        losses.append(loss)
+    assert len(calls) == counts["fused"]  # every 4-bit layer of the second model took the fused path
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-5)
+    grads = {n: p.grad for n, p in models[0].named_parameters() if p.requires_grad}
+    assert grads
+    for name, param in models[1].named_parameters():
+        if param.requires_grad:
+            torch.testing.assert_close(param.grad, grads[name], rtol=1e-4, atol=1e-5)
 
 
 def _peft_model(tiny_model_dir, dropout: float):

@@ -17,11 +17,12 @@ dropped copy of the input (4 bytes per element; q, k and v each keep one of the 
 ``FusedLoraLinear`` runs the whole layer as one autograd function: the scaled adapter update is added
 inside one ``addmm``, and backward keeps the input (shared by the adapters that read it), the drop
 positions and the (tokens x r) low-rank activations; the dropped input is rebuilt in backward for
-lora_A's gradient. Values and gradients are those of peft's layer (tested). Layers it does not cover
-(DoRA and other variants, merged or disabled adapters, several active adapters, a LoRA bias, a base layer
-that is not ``nn.Linear``, extra arguments, an input whose dtype differs from the adapter's, as with a bf16
-base and peft's fp32 adapters on a GPU) take peft's own forward; non-CPU tensors take the same sum as one
-``addmm`` with ``F.dropout``.
+lora_A's gradient. The base layer may be ``nn.Linear`` or bitsandbytes' 4-bit ``Linear4bit`` (QLoRA: its
+weight is dequantised again in backward, as bitsandbytes' own backward does). Values and gradients are those
+of peft's layer (tested). Layers it does not cover (DoRA and other variants, merged or disabled adapters,
+several active adapters, a LoRA bias, a trainable base, extra arguments, an input whose dtype differs from the
+adapter's, as with a bf16 base and peft's fp32 adapters on a GPU) take peft's own forward; non-CPU tensors
+over an ``nn.Linear`` take the same sum as one ``addmm`` with ``F.dropout``.
 """
 
 from __future__ import annotations
@@ -90,29 +91,40 @@ class FastDropout(nn.Dropout):
         return _Dropout.apply(x, self.p)
 
 
+def _dense_weight(base: nn.Module, dtype: torch.dtype) -> torch.Tensor:
+    """The (out, in) weight of a frozen base layer; a 4-bit one is dequantised, as bitsandbytes' own backward does."""
+    if type(base) is nn.Linear:
+        return base.weight
+    import bitsandbytes.functional as bnb_functional
+
+    # FSDP swaps in a plain Parameter without the quant state; bitsandbytes keeps a copy on the module for that
+    state = getattr(base.weight, "quant_state", None) or base.quant_state
+    return bnb_functional.dequantize_4bit(base.weight.data, state).to(dtype)
+
+
 class _LoraLinear(torch.autograd.Function):
-    """y = x W^T + b + scaling * (D(x) A^T) B^T, with D the dropout (identity when p = 0)."""
+    """y = base(x) + scaling * (D(x) A^T) B^T for a frozen base layer, with D the dropout (identity when p = 0)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora_a: torch.Tensor,
-                lora_b: torch.Tensor, scaling: float, p: float) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, base: nn.Module,
+                scaling: float, p: float) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])
         positions = drop_positions(flat.numel(), p) if p > 0 else None
         scale = 1.0 / (1.0 - p)
         low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
-        out = F.linear(flat, weight, bias).addmm_(low, lora_b.t(), alpha=scaling)
-        ctx.save_for_backward(flat, weight, lora_a, lora_b, low, positions)
-        ctx.scaling, ctx.scale, ctx.has_bias = scaling, scale, bias is not None
+        out = base(flat).addmm_(low, lora_b.t(), alpha=scaling)
+        ctx.save_for_backward(flat, lora_a, lora_b, low, positions)
+        ctx.base, ctx.scaling, ctx.scale = base, scaling, scale
         return out.view(*x.shape[:-1], out.shape[-1])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        flat, weight, lora_a, lora_b, low, positions = ctx.saved_tensors
+        flat, lora_a, lora_b, low, positions = ctx.saved_tensors
         g = grad.reshape(-1, grad.shape[-1])
         grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)  # (tokens, r)
-        grad_b = torch.mm(g.t(), low).mul_(ctx.scaling) if ctx.needs_input_grad[4] else None
+        grad_b = torch.mm(g.t(), low).mul_(ctx.scaling) if ctx.needs_input_grad[2] else None
         grad_a = None
-        if ctx.needs_input_grad[3]:
+        if ctx.needs_input_grad[1]:
             # rebuilt here rather than kept from forward: 4 bytes per input element per adapter
             dropped = flat if positions is None else _dropped(flat, positions, ctx.scale)
             grad_a = torch.mm(grad_low.t(), dropped)
@@ -121,14 +133,16 @@ class _LoraLinear(torch.autograd.Function):
             back = torch.mm(grad_low, lora_a)
             if positions is not None:
                 back = _dropped(back, positions, ctx.scale)
-            grad_x = torch.addmm(back, g, weight).view(*grad.shape[:-1], flat.shape[-1])
-        grad_w = torch.mm(g.t(), flat) if ctx.needs_input_grad[1] else None
-        grad_bias = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return grad_x, grad_w, grad_bias, grad_a, grad_b, None, None
+            grad_x = torch.addmm(back, g, _dense_weight(ctx.base, g.dtype)).view(*grad.shape[:-1], flat.shape[-1])
+        return grad_x, grad_a, grad_b, None, None, None
+
+
+def _frozen(base: nn.Module) -> bool:
+    return all(not param.requires_grad for param in base.parameters())
 
 
 class _FusedForward:
-    """Mixin over peft's ``lora.Linear`` whose forward adds the scaled adapter inside one addmm."""
+    """Mixin over peft's ``lora.Linear`` / ``Linear4bit`` whose forward runs ``_LoraLinear`` on CPU tensors."""
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         active = self.active_adapters
@@ -140,9 +154,11 @@ class _FusedForward:
         if x.dtype != lora_a.weight.dtype:  # e.g. a bf16 base with fp32 adapters: peft's mixed-precision path
             return super().forward(x, *args, **kwargs)
         dropout, base = self.lora_dropout[name], self.base_layer
-        if x.device.type == "cpu" and type(base) is nn.Linear:
+        if x.device.type == "cpu" and _frozen(base):
             p = dropout.p if isinstance(dropout, nn.Dropout) and dropout.training else 0.0
-            return _LoraLinear.apply(x, base.weight, base.bias, lora_a.weight, lora_b.weight, self.scaling[name], p)
+            return _LoraLinear.apply(x, lora_a.weight, lora_b.weight, base, self.scaling[name], p)
+        if type(base) is not nn.Linear:
+            return super().forward(x, *args, **kwargs)
         result = base(x)
         low = lora_a(dropout(x))
         fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]), lora_b.weight.t(),
@@ -151,20 +167,27 @@ class _FusedForward:
 
 
 @functools.cache
-def _classes() -> tuple[type, type]:
-    """peft's ``lora.Linear`` and its fused subclass (built once, so every model shares one class)."""
+def _classes() -> dict[type, type]:
+    """peft's plain and 4-bit LoRA layer classes -> their fused subclasses (built once, shared by every model)."""
     from peft.tuners.lora.layer import Linear
 
-    return Linear, type("FusedLoraLinear", (_FusedForward, Linear), {"__module__": __name__})
+    classes = [Linear]
+    try:
+        from peft.tuners.lora.bnb import Linear4bit
+
+        classes.append(Linear4bit)
+    except ImportError:  # peft without bitsandbytes
+        pass
+    return {cls: type(f"FusedLora{cls.__name__}", (_FusedForward, cls), {"__module__": __name__}) for cls in classes}
 
 
 def speed_up_lora(model: nn.Module) -> dict[str, int]:
     """Give a peft LoRA model the fast paths above, in place; returns how many dropouts and layers changed.
 
     Every ``nn.Dropout`` in peft's ``lora_dropout`` containers becomes ``FastDropout``, and every plain
-    ``lora.Linear`` (exactly that class: not the 4-bit one) gets the fused forward.
+    ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward.
     """
-    linear, fused_class = _classes()
+    fused_classes = _classes()
     counts = {"dropout": 0, "fused": 0}
     for module in model.modules():
         container = getattr(module, "lora_dropout", None)
@@ -173,7 +196,8 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
                 if type(layer) is nn.Dropout and layer.p > 0:
                     container[name] = FastDropout(layer.p)
                     counts["dropout"] += 1
-        if type(module) is linear:
-            module.__class__ = fused_class
+        fused = fused_classes.get(type(module))
+        if fused is not None:
+            module.__class__ = fused
             counts["fused"] += 1
     return counts
