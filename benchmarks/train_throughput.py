@@ -6,10 +6,11 @@ Each configuration runs in its own subprocess, so its peak RSS is its own. All u
 LoRA r=16 / alpha 32 / dropout 0.05 on all linear layers, batches of 8 examples, the same number of
 optimizer steps, the causal train split in ../shared (else the bundled demo data):
 
-- fcmatch: packed rows (no padding), completion-only chunked LM head, fp32 (the CPU default), and the
-  CPU fast paths of ``fcmatch.train.fastlora`` (dropout masks four per random draw, the adapter's scaled
-  update fused into one addmm; same dropout rate and LoRA maths as peft).
-- fcmatch QLoRA: the same on a 4-bit NF4 base (bitsandbytes' CPU kernels; cheap dropout, peft's 4-bit forward).
+- fcmatch: packed rows (no padding), the fused completion-only LM head + cross-entropy, fp32 (the CPU default),
+  and the CPU fast paths of ``fcmatch.train.fastlora`` (dropout positions drawn as geometric gaps, each LoRA
+  layer one autograd function; same dropout law and LoRA maths as peft).
+- fcmatch QLoRA: the same on a 4-bit NF4 base (bitsandbytes' CPU kernels; the same fused layer, the base
+  dequantised again in backward).
 - TRL fp32: SFTTrainer + peft as a careful user sets it on a CPU: bf16=False, prompt/completion
   conversational records (completion-only loss), rows padded to the longest in the batch.
 - TRL defaults: SFTTrainer with its default SFTConfig (bf16=True, gradient checkpointing), few steps.
