@@ -109,13 +109,17 @@ def test_fused_head_loss_matches_autograd_for_every_input(bias):
         torch.testing.assert_close(g, t.grad, rtol=1e-5, atol=1e-6)
 
 
-def test_fused_head_loss_without_gradients_and_for_large_logits():
-    head = torch.nn.Linear(4, 7, bias=False)
-    head.weight.requires_grad_(False)
-    hidden = torch.randn(5, 4) * 1e3  # logits ~1e3: the max shift keeps exp finite
+def test_fused_head_loss_without_gradients_and_for_large_logits(monkeypatch):
+    head = torch.nn.Linear(4, 7, bias=False)  # a trainable head, as in full fine-tuning
+    hidden = (torch.randn(5, 4) * 1e3).requires_grad_()  # logits ~1e3: the max shift keeps exp finite
     targets = torch.tensor([0, 1, 2, 3, 6])
-    with torch.no_grad():
+    products = []
+    mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda *a, **k: products.append(1) or mm(*a, **k))
+    with torch.no_grad():  # validation: the logits matmul only, no gradient products
         fused = head_loss_sum(head, hidden, targets, chunk=2)
+    assert len(products) == 3  # 3 chunks
+    monkeypatch.undo()
     reference = torch.nn.functional.cross_entropy(head(hidden), targets, reduction="sum")
     assert torch.isfinite(fused)
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-3)

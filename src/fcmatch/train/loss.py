@@ -50,8 +50,9 @@ class _HeadCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                targets: torch.Tensor, chunk: int) -> torch.Tensor:
-        want_hidden, want_weight, want_bias = ctx.needs_input_grad[:3]
+                targets: torch.Tensor, chunk: int, grad_enabled: bool) -> torch.Tensor:
+        # needs_input_grad follows requires_grad even under no_grad (validation): no gradients are made there
+        want_hidden, want_weight, want_bias = (grad_enabled and wanted for wanted in ctx.needs_input_grad[:3])
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         grad_weight = torch.zeros_like(weight, dtype=torch.float32) if want_weight else None
         grad_bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if want_bias else None
@@ -88,7 +89,7 @@ class _HeadCrossEntropy(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         saved = iter(ctx.saved_tensors)
         grads = [next(saved).mul(grad).to(dtype) if wanted else None for wanted, dtype in zip(ctx.wanted, ctx.dtypes, strict=True)]
-        return *grads, None, None
+        return *grads, None, None, None
 
 
 def _chunk_loss(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -111,7 +112,7 @@ def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Te
     """
     weight = getattr(head, "weight", None)
     if type(head) is nn.Linear and type(weight) is nn.Parameter and not isinstance(weight, DTensor):
-        return _HeadCrossEntropy.apply(hidden, weight, head.bias, targets, chunk)
+        return _HeadCrossEntropy.apply(hidden, weight, head.bias, targets, chunk, torch.is_grad_enabled())
     if hidden.shape[0] <= chunk:
         return _chunk_loss(head, hidden, targets)
     total = hidden.new_zeros((), dtype=torch.float32)
