@@ -92,4 +92,4 @@ def test_glibc_malloc_is_tuned_on_linux():
 
     from fcmatch.train import memory
 
-    assert memory.pin_mmap_threshold() is sys.platform.startswith("linux")
+    assert memory.keep_freed_memory() is sys.platform.startswith("linux")

@@ -173,7 +173,7 @@ def sft(config: TrainConfig) -> Path:
     """
     config.validate()
     started = time.perf_counter()
-    memory.pin_mmap_threshold()
+    memory.keep_freed_memory()
     distributed.init()
     rank, world = distributed.rank(), distributed.world()
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))

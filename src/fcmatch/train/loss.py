@@ -56,6 +56,7 @@ class _HeadCrossEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         grad_weight = torch.zeros_like(weight, dtype=torch.float32) if want_weight else None
         grad_bias = torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device) if want_bias else None
+        any_grad = want_hidden or want_weight or want_bias
         fp32 = weight.dtype == torch.float32
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, hidden.shape[0], chunk):
@@ -70,7 +71,7 @@ class _HeadCrossEntropy(torch.autograd.Function):
             picked = logits.gather(1, t)
             sums = logits.sub_(top).exp_().sum(1, keepdim=True)
             total += (sums.log() + top - picked).sum()
-            if grad_hidden is None and grad_weight is None and grad_bias is None:
+            if not any_grad:
                 continue
             logits.div_(sums)  # softmax; minus one at the target: d(CE)/d(logits)
             logits.scatter_add_(1, t, logits.new_full(t.shape, -1.0))

@@ -26,7 +26,7 @@ TRIM_BYTES = 2**31 - 1  # mallopt takes a C int: ~2 GB free at the heap top befo
 
 
 @functools.cache
-def pin_mmap_threshold() -> bool:
+def keep_freed_memory() -> bool:
     """Pin glibc's mmap threshold at 32 MB and turn off heap trimming for this process; returns whether applied."""
     if not sys.platform.startswith("linux"):
         return False
