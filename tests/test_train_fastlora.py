@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from fcmatch.train.fastlora import FastDropout, _LoraLinear, drop_positions, speed_up_lora
+from fcmatch.train.fastlora import FastDropout, _LoraLinear, _SwiGLULora, drop_positions, speed_up_lora
 
 
 def test_drop_positions_rate_independence_and_range():
@@ -119,12 +119,10 @@ def test_fused_qlora_matches_peft(tiny_model_dir, monkeypatch):
                             init_lora_weights=False)
         models.append(get_peft_model(base, config))
     counts = speed_up_lora(models[1])
-    assert counts["fused"] > 0
-    assert {type(m).__name__ for m in models[1].modules()} >= {"FusedLoraLinear4bit"}
+    assert counts["fused"] > 0 and counts["mlp"] > 0
+    assert {type(m).__name__ for m in models[1].modules()} >= {"FusedLoraLinear4bit", "FusedSwiGLULlamaMLP"}
     ids = torch.randint(0, 200, (2, 11))
-    calls = []
-    apply = _LoraLinear.apply
-    monkeypatch.setattr(_LoraLinear, "apply", lambda *a: calls.append(1) or apply(*a))
+    calls = _count_calls(monkeypatch)
     losses = []
     for model in models:
         model.train()
@@ -138,6 +136,15 @@ def test_fused_qlora_matches_peft(tiny_model_dir, monkeypatch):
     for name, param in models[1].named_parameters():
         if param.requires_grad:
             torch.testing.assert_close(param.grad, grads[name], rtol=1e-4, atol=1e-5)
+
+
+def _count_calls(monkeypatch) -> list[int]:
+    """A list that gets one item per call of either fused autograd function (a down layer inside an MLP: one)."""
+    calls: list[int] = []
+    for function in (_LoraLinear, _SwiGLULora):
+        apply = function.apply
+        monkeypatch.setattr(function, "apply", lambda *a, apply=apply: calls.append(1) or apply(*a))
+    return calls
 
 
 def _peft_model(tiny_model_dir, dropout: float):
@@ -163,9 +170,7 @@ def test_fused_lora_matches_peft(tiny_model_dir, monkeypatch):
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         losses.append(loss)
-    calls = []
-    apply = _LoraLinear.apply
-    monkeypatch.setattr(_LoraLinear, "apply", lambda *a: calls.append(1) or apply(*a))
+    calls = _count_calls(monkeypatch)
     fused(input_ids=ids)
     assert len(calls) == counts["fused"]  # every adapted layer took the fused path
     assert torch.allclose(losses[0], losses[1], atol=1e-6)
@@ -218,3 +223,65 @@ def test_fused_lora_leaves_mixed_precision_to_peft(tiny_model_dir):
     ref_layer.base_layer.to(torch.bfloat16)
     x = torch.randn(3, layer.in_features, dtype=torch.bfloat16)
     assert torch.equal(layer(x), ref_layer(x))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout):
+    """The down layer's SwiGLU function gives the per-layer fused path's loss and gradients, dropout included
+    (the same seed draws the same positions: gate, up, then down)."""
+    from fcmatch.train import fastlora
+
+    reference = _peft_model(tiny_model_dir, dropout)
+    speed_up_lora(reference)
+    for module in reference.modules():  # the reference keeps the per-layer functions only
+        if isinstance(module, fastlora._FusedSwiGLU):
+            module.__class__ = type(module).__mro__[2]
+    fused = copy.deepcopy(reference)
+    counts = speed_up_lora(fused)
+    assert counts["mlp"] == 2 and not any(isinstance(m, fastlora._FusedSwiGLU) for m in reference.modules())
+    ids = torch.randint(0, 200, (2, 13))
+    losses = []
+    for model in (reference, fused):
+        model.train()
+        torch.manual_seed(5)
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        losses.append(loss)
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-6, atol=1e-6)
+    grads = {n: p.grad for n, p in reference.named_parameters() if p.requires_grad}
+    for name, param in fused.named_parameters():
+        if param.requires_grad:
+            torch.testing.assert_close(param.grad, grads[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_fused_mlp_keeps_two_intermediate_tensors(tiny_model_dir):
+    """Backward keeps gate(x) and up(x) per MLP, not the four intermediate-sized tensors of plain autograd."""
+    from fcmatch.train import fastlora
+
+    model = _peft_model(tiny_model_dir, 0.1)
+    speed_up_lora(model)
+    mlp = next(m for m in model.modules() if isinstance(m, fastlora._FusedSwiGLU))
+    width = mlp.down_proj.in_features
+    ids = torch.randint(0, 200, (1, 17))
+    model.train()
+
+    def kept_of_width(fuse: bool) -> int:
+        for module in model.modules():
+            if isinstance(module, fastlora._FusedSwiGLU) and not fuse:
+                module.__class__ = type(module).__mro__[2]
+        if fuse:
+            speed_up_lora(model)
+        seen: dict[int, torch.Tensor] = {}
+
+        def pack(tensor):
+            if tensor.shape[-1:] == (width,) and tensor.numel() == 17 * width:
+                seen[tensor.untyped_storage().data_ptr()] = tensor
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(input_ids=ids, labels=ids).loss
+        return len(seen)
+
+    layers = sum(isinstance(m, fastlora._FusedSwiGLU) for m in model.modules())
+    assert kept_of_width(fuse=False) == 4 * layers
+    assert kept_of_width(fuse=True) == 2 * layers

@@ -23,6 +23,10 @@ of peft's layer (tested). Layers it does not cover (DoRA and other variants, mer
 several active adapters, a LoRA bias, a trainable base, extra arguments, an input whose dtype differs from the
 adapter's, as with a bf16 base and peft's fp32 adapters on a GPU) take peft's own forward; non-CPU tensors
 over an ``nn.Linear`` take the same sum as one ``addmm`` with ``F.dropout``.
+
+Gated MLP. In a Llama-style MLP, ``down(silu(gate(x)) * up(x))``, the down layer's function also computes the
+gated product (``_SwiGLULora``): backward keeps gate(x) and up(x) and recomputes the rest, instead of the four
+(tokens x intermediate) tensors autograd keeps (gate output, its SiLU, up output, their product).
 """
 
 from __future__ import annotations
@@ -131,9 +135,12 @@ class _LoraLinear(torch.autograd.Function):
         grad_x = None
         if ctx.needs_input_grad[0]:
             back = torch.mm(grad_low, lora_a)
-            if positions is not None:
-                back = _dropped(back, positions, ctx.scale)
-            grad_x = torch.addmm(back, g, _dense_weight(ctx.base, g.dtype)).view(*grad.shape[:-1], flat.shape[-1])
+            beta = 1.0
+            if positions is not None:  # zero the dropped elements here, scale them inside addmm (no extra pass)
+                back.view(-1).index_fill_(0, positions, 0.0)
+                beta = ctx.scale
+            grad_x = torch.addmm(back, g, _dense_weight(ctx.base, g.dtype), beta=beta)
+            grad_x = grad_x.view(*grad.shape[:-1], flat.shape[-1])
         return grad_x, grad_a, grad_b, None, None, None
 
 
@@ -144,26 +151,130 @@ def _frozen(base: nn.Module) -> bool:
 class _FusedForward:
     """Mixin over peft's ``lora.Linear`` / ``Linear4bit`` whose forward runs ``_LoraLinear`` on CPU tensors."""
 
-    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    def _plain_adapter(self, x: torch.Tensor) -> str | None:
+        """The one active adapter when plain LoRA maths applies to ``x``; None sends the call to peft."""
         active = self.active_adapters
         name = active[0] if len(active) == 1 else None
-        if (args or kwargs or self.disable_adapters or self.merged or name not in self.lora_A
-                or name in self.lora_variant or self.lora_B[name].bias is not None):
+        if (self.disable_adapters or self.merged or name not in self.lora_A or name in self.lora_variant
+                or self.lora_B[name].bias is not None):
+            return None
+        if x.dtype != self.lora_A[name].weight.dtype:  # e.g. a bf16 base with fp32 adapters: peft's mixed precision
+            return None
+        return name
+
+    def _function_args(self, name: str) -> tuple[Any, ...]:
+        """(lora_a, lora_b, base, scaling, p) for ``_LoraLinear`` and ``_SwiGLULora``."""
+        dropout = self.lora_dropout[name]
+        p = dropout.p if isinstance(dropout, nn.Dropout) and dropout.training else 0.0
+        return self.lora_A[name].weight, self.lora_B[name].weight, self.base_layer, self.scaling[name], p
+
+    def _cpu_function(self, x: torch.Tensor) -> str | None:
+        """The adapter name when the CPU autograd function applies to ``x`` (a frozen base), else None."""
+        name = self._plain_adapter(x)
+        return name if name is not None and x.device.type == "cpu" and _frozen(self.base_layer) else None
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        name = None if args or kwargs else self._plain_adapter(x)
+        if name is None:
             return super().forward(x, *args, **kwargs)
-        lora_a, lora_b = self.lora_A[name], self.lora_B[name]
-        if x.dtype != lora_a.weight.dtype:  # e.g. a bf16 base with fp32 adapters: peft's mixed-precision path
-            return super().forward(x, *args, **kwargs)
-        dropout, base = self.lora_dropout[name], self.base_layer
+        base = self.base_layer
         if x.device.type == "cpu" and _frozen(base):
-            p = dropout.p if isinstance(dropout, nn.Dropout) and dropout.training else 0.0
-            return _LoraLinear.apply(x, lora_a.weight, lora_b.weight, base, self.scaling[name], p)
+            return _LoraLinear.apply(x, *self._function_args(name))
         if type(base) is not nn.Linear:
             return super().forward(x, *args, **kwargs)
         result = base(x)
-        low = lora_a(dropout(x))
-        fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]), lora_b.weight.t(),
-                            alpha=self.scaling[name])
+        low = self.lora_A[name](self.lora_dropout[name](x))
+        fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]),
+                            self.lora_B[name].weight.t(), alpha=self.scaling[name])
         return fused.view(result.shape)
+
+
+class _SwiGLULora(torch.autograd.Function):
+    """down(silu(g) * u) for a LoRA ``down`` layer over a frozen base: ``_LoraLinear`` with the gated product inside.
+
+    Autograd on the plain module keeps four (tokens x intermediate) tensors per layer for backward: g for the
+    SiLU, silu(g) and u for the product, and the product itself as down's input. This keeps g and u only and
+    recomputes silu(g) and the product in backward (two elementwise passes), about 30% less activation memory
+    for a Llama-style layer.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
+                base: nn.Module, scaling: float, p: float) -> torch.Tensor:
+        hidden = F.silu(gate).mul_(up)
+        flat = hidden.reshape(-1, hidden.shape[-1])
+        positions = drop_positions(flat.numel(), p) if p > 0 else None
+        scale = 1.0 / (1.0 - p)
+        low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
+        out = base(flat).addmm_(low, lora_b.t(), alpha=scaling)
+        ctx.save_for_backward(gate, up, lora_a, lora_b, low, positions)
+        ctx.base, ctx.scaling, ctx.scale = base, scaling, scale
+        return out.view(*gate.shape[:-1], out.shape[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        gate, up, lora_a, lora_b, low, positions = ctx.saved_tensors
+        g = grad.reshape(-1, grad.shape[-1])
+        gate_flat, up_flat = gate.reshape(-1, gate.shape[-1]), up.reshape(-1, up.shape[-1])
+        grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)
+        grad_b = torch.mm(g.t(), low).mul_(ctx.scaling) if ctx.needs_input_grad[3] else None
+        act = F.silu(gate_flat)
+        grad_a = None
+        if ctx.needs_input_grad[2]:
+            hidden = act * up_flat  # down's input again; its dropped elements zeroed, the 1/(1-p) applied after
+            if positions is not None:
+                hidden.view(-1).index_fill_(0, positions, 0.0)
+            grad_a = torch.mm(grad_low.t(), hidden)
+            del hidden
+            if positions is not None:
+                grad_a.mul_(ctx.scale)
+        grad_gate = grad_up = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            back = torch.mm(grad_low, lora_a)
+            beta = 1.0
+            if positions is not None:
+                back.view(-1).index_fill_(0, positions, 0.0)
+                beta = ctx.scale
+            grad_hidden = torch.addmm(back, g, _dense_weight(ctx.base, g.dtype), beta=beta)
+            del back
+            if ctx.needs_input_grad[1]:
+                grad_up = (grad_hidden * act).view(up.shape)
+            if ctx.needs_input_grad[0]:
+                grad_gate = torch.ops.aten.silu_backward(grad_hidden.mul_(up_flat), gate_flat).view(gate.shape)
+        return grad_gate, grad_up, grad_a, grad_b, None, None, None
+
+
+def _is_silu(module: nn.Module) -> bool:
+    return isinstance(module, nn.SiLU) or type(module).__name__ == "SiLUActivation"
+
+
+class _FusedSwiGLU:
+    """Mixin over a Llama-style MLP (``down(act(gate(x)) * up(x))``) that runs ``_SwiGLULora`` for its down layer."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        down = self.down_proj
+        name = down._cpu_function(x) if isinstance(down, _FusedForward) and _is_silu(self.act_fn) else None
+        if name is None:
+            return super().forward(x)
+        gate, up = self.gate_proj(x), self.up_proj(x)
+        if gate.dtype != x.dtype or up.dtype != x.dtype:
+            return down(self.act_fn(gate) * up)
+        return _SwiGLULora.apply(gate, up, *down._function_args(name))
+
+
+def _swiglu_mlp(module: nn.Module) -> bool:
+    """Whether ``module`` computes exactly LlamaMLP's forward (same code; Mistral, Qwen2/3 and Gemma share it)."""
+    from transformers.models.llama.modeling_llama import LlamaMLP
+
+    forward, reference = getattr(type(module), "forward", None), LlamaMLP.forward
+    code = getattr(forward, "__code__", None)
+    return (code is not None and code.co_code == reference.__code__.co_code
+            and code.co_names == reference.__code__.co_names and _is_silu(getattr(module, "act_fn", None)))
+
+
+@functools.cache
+def _swiglu_class(cls: type) -> type:
+    return type(f"FusedSwiGLU{cls.__name__}", (_FusedSwiGLU, cls), {"__module__": __name__})
 
 
 @functools.cache
@@ -184,11 +295,12 @@ def _classes() -> dict[type, type]:
 def speed_up_lora(model: nn.Module) -> dict[str, int]:
     """Give a peft LoRA model the fast paths above, in place; returns how many dropouts and layers changed.
 
-    Every ``nn.Dropout`` in peft's ``lora_dropout`` containers becomes ``FastDropout``, and every plain
-    ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward.
+    Every ``nn.Dropout`` in peft's ``lora_dropout`` containers becomes ``FastDropout``, every plain
+    ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward, and
+    every Llama-style SwiGLU MLP whose down layer got it runs ``_SwiGLULora`` (counted as "mlp").
     """
     fused_classes = _classes()
-    counts = {"dropout": 0, "fused": 0}
+    counts = {"dropout": 0, "fused": 0, "mlp": 0}
     for module in model.modules():
         container = getattr(module, "lora_dropout", None)
         if isinstance(container, nn.ModuleDict):
@@ -200,4 +312,9 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
         if fused is not None:
             module.__class__ = fused
             counts["fused"] += 1
+    for module in model.modules():
+        if not isinstance(module, _FusedSwiGLU) and isinstance(getattr(module, "down_proj", None), _FusedForward) \
+                and _swiglu_mlp(module):
+            module.__class__ = _swiglu_class(type(module))
+            counts["mlp"] += 1
     return counts
