@@ -210,7 +210,8 @@ def main() -> int:
         work = step_work(fc["steps"])
         summary["mfu"] = sum(f for _, f in work) / fc["seconds"] / (gflops * 1e9)
         if len(fc["step_tokens_per_s"]) == len(work):  # each step's seconds = its tokens / its tokens/s
-            per_step = [f * rate / tokens / (gflops * 1e9) for (tokens, f), rate in zip(work, fc["step_tokens_per_s"])]
+            rates = fc["step_tokens_per_s"]
+            per_step = [f * rate / tokens / (gflops * 1e9) for (tokens, f), rate in zip(work, rates, strict=True)]
             summary["mfu_median_step"] = statistics.median(per_step)
     f, t = summary["fcmatch_tokens_per_s"], summary["trl_fp32_tokens_per_s"]
     summary["speedup_vs_trl_fp32"] = f / t if f and t else None
