@@ -38,6 +38,32 @@ def test_packed_attention_matches_sdpa_on_one_sequence():
         torch.testing.assert_close(got[:, s:e], want.transpose(1, 2))
 
 
+def test_packed_attention_two_rows_values_and_gradients():
+    """Inputs laid out as the model makes them ((B, T, heads, d) memory); rows cut at different places."""
+    torch.manual_seed(1)
+    q = torch.randn(2, 7, 4, 8).transpose(1, 2).requires_grad_()
+    k = torch.randn(2, 7, 2, 8).transpose(1, 2).requires_grad_()
+    v = torch.randn(2, 7, 2, 8).transpose(1, 2).requires_grad_()
+    positions = torch.tensor([[0, 1, 2, 0, 1, 2, 3], [0, 1, 2, 3, 4, 0, 1]])
+    got, _ = attention.packed_attention(torch.nn.Module(), q, k, v, None, scaling=0.3, position_ids=positions)
+    assert got.shape == (2, 7, 4, 8) and got.is_contiguous()
+    weights = torch.randn(got.shape)
+    grads = torch.autograd.grad((got * weights).sum(), (q, k, v))
+    want = torch.empty(2, 7, 4, 8)
+    q2, k2, v2 = (t.detach().clone().requires_grad_() for t in (q, k, v))
+    parts = []
+    for row, cuts in enumerate([[(0, 3), (3, 7)], [(0, 5), (5, 7)]]):
+        for s, e in cuts:
+            one = torch.nn.functional.scaled_dot_product_attention(
+                q2[row:row + 1, :, s:e], k2[row:row + 1, :, s:e].repeat_interleave(2, 1),
+                v2[row:row + 1, :, s:e].repeat_interleave(2, 1), is_causal=True, scale=0.3)
+            want[row, s:e] = one[0].transpose(0, 1).detach()
+            parts.append((one[0].transpose(0, 1) * weights[row, s:e]).sum())
+    torch.testing.assert_close(got.detach(), want)
+    for mine, theirs in zip(grads, torch.autograd.grad(sum(parts), (q2, k2, v2)), strict=True):
+        torch.testing.assert_close(mine, theirs)
+
+
 def test_targets_cover_the_completion_and_end_of_turn_only(tiny):
     _, tokenizer = tiny
     example = tokenize(tokenizer, CONVERSATIONS[0])

@@ -55,9 +55,12 @@ def packed_attention(
                                            dropout_p=dropout if module.training else 0.0, enable_gqa=gqa)
             for q_, k_, v_ in zip(q.split(lengths, 2), k.split(lengths, 2), v.split(lengths, 2), strict=True)
         ]
-        rows.append(torch.cat(parts, dim=2) if len(parts) > 1 else parts[0])
+        # CPU sdpa writes (B, T, heads, d) memory under its (B, heads, T, d) view: joining the transposed parts
+        # along T gives the output layout in one copy (cat along dim 2, then contiguous(), made two)
+        parts = [part.transpose(1, 2) for part in parts]
+        rows.append(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
     out = torch.cat(rows, dim=0) if len(rows) > 1 else rows[0]
-    return out.transpose(1, 2).contiguous(), None
+    return out.contiguous(), None
 
 
 def enable(model: Any) -> bool:
