@@ -27,8 +27,8 @@ activations (no weight gradients for the frozen N body parameters), plus 6P for 
 the body's 4N at r=16 on all linear layers), plus 4*V*H for the LM head on completion tokens only, plus
 causal attention 6*L*H*n per token for an example of n tokens (forward QK^T and AV = 4*H*n/2 per layer,
 backward twice that). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps'
-own MFUs (a step that first meets a longer row also pays to fault in fresh memory, 20-30 us per 4 KiB
-page on this VM, so short runs sit below the median).
+own MFUs (a step that first meets a longer row also faults fresh memory in, 20-30 us of extra step time
+per 4 KiB page on this VM, so short runs sit below the median).
 """
 
 from __future__ import annotations
