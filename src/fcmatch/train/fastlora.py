@@ -106,6 +106,37 @@ def _dense_weight(base: nn.Module, dtype: torch.dtype) -> torch.Tensor:
     return bnb_functional.dequantize_4bit(base.weight.data, state).to(dtype)
 
 
+def _adapter_forward(ctx: Any, flat: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, base: nn.Module,
+                     scaling: float, p: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """base(flat) + scaling * (D(flat) A^T) B^T for (tokens, in) ``flat``; returns it, the low-rank activations
+    and the drop positions (None when p = 0), and keeps base, scaling and 1/(1-p) on ``ctx`` for backward."""
+    positions = drop_positions(flat.numel(), p) if p > 0 else None
+    scale = 1.0 / (1.0 - p)
+    low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
+    out = base(flat).addmm_(low, lora_b.t(), alpha=scaling)
+    ctx.base, ctx.scaling, ctx.scale = base, scaling, scale
+    return out, low, positions
+
+
+def _low_grads(ctx: Any, g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tensor,
+               wants_b: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The gradient of the (tokens, r) low-rank activations and, when wanted, of lora_B."""
+    grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)
+    return grad_low, torch.mm(g.t(), low).mul_(ctx.scaling) if wants_b else None
+
+
+def _input_grad(ctx: Any, g: torch.Tensor, grad_low: torch.Tensor, lora_a: torch.Tensor,
+                positions: torch.Tensor | None) -> torch.Tensor:
+    """(tokens, in) gradient of the layer input: g W + D(grad_low A), the dropped elements zeroed in place and
+    1/(1-p) applied as addmm's beta (no extra pass)."""
+    back = torch.mm(grad_low, lora_a)
+    beta = 1.0
+    if positions is not None:
+        back.view(-1).index_fill_(0, positions, 0.0)
+        beta = ctx.scale
+    return torch.addmm(back, g, _dense_weight(ctx.base, g.dtype), beta=beta)
+
+
 class _LoraLinear(torch.autograd.Function):
     """y = base(x) + scaling * (D(x) A^T) B^T for a frozen base layer, with D the dropout (identity when p = 0)."""
 
@@ -113,20 +144,15 @@ class _LoraLinear(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, base: nn.Module,
                 scaling: float, p: float) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])
-        positions = drop_positions(flat.numel(), p) if p > 0 else None
-        scale = 1.0 / (1.0 - p)
-        low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
-        out = base(flat).addmm_(low, lora_b.t(), alpha=scaling)
+        out, low, positions = _adapter_forward(ctx, flat, lora_a, lora_b, base, scaling, p)
         ctx.save_for_backward(flat, lora_a, lora_b, low, positions)
-        ctx.base, ctx.scaling, ctx.scale = base, scaling, scale
         return out.view(*x.shape[:-1], out.shape[-1])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         flat, lora_a, lora_b, low, positions = ctx.saved_tensors
         g = grad.reshape(-1, grad.shape[-1])
-        grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)  # (tokens, r)
-        grad_b = torch.mm(g.t(), low).mul_(ctx.scaling) if ctx.needs_input_grad[2] else None
+        grad_low, grad_b = _low_grads(ctx, g, lora_b, low, ctx.needs_input_grad[2])
         grad_a = None
         if ctx.needs_input_grad[1]:
             # rebuilt here rather than kept from forward: 4 bytes per input element per adapter
@@ -134,13 +160,7 @@ class _LoraLinear(torch.autograd.Function):
             grad_a = torch.mm(grad_low.t(), dropped)
         grad_x = None
         if ctx.needs_input_grad[0]:
-            back = torch.mm(grad_low, lora_a)
-            beta = 1.0
-            if positions is not None:  # zero the dropped elements here, scale them inside addmm (no extra pass)
-                back.view(-1).index_fill_(0, positions, 0.0)
-                beta = ctx.scale
-            grad_x = torch.addmm(back, g, _dense_weight(ctx.base, g.dtype), beta=beta)
-            grad_x = grad_x.view(*grad.shape[:-1], flat.shape[-1])
+            grad_x = _input_grad(ctx, g, grad_low, lora_a, positions).view(*grad.shape[:-1], flat.shape[-1])
         return grad_x, grad_a, grad_b, None, None, None
 
 
@@ -202,13 +222,9 @@ class _SwiGLULora(torch.autograd.Function):
     def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
                 base: nn.Module, scaling: float, p: float) -> torch.Tensor:
         hidden = F.silu(gate).mul_(up)
-        flat = hidden.reshape(-1, hidden.shape[-1])
-        positions = drop_positions(flat.numel(), p) if p > 0 else None
-        scale = 1.0 / (1.0 - p)
-        low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
-        out = base(flat).addmm_(low, lora_b.t(), alpha=scaling)
+        out, low, positions = _adapter_forward(ctx, hidden.reshape(-1, hidden.shape[-1]), lora_a, lora_b, base,
+                                               scaling, p)
         ctx.save_for_backward(gate, up, lora_a, lora_b, low, positions)
-        ctx.base, ctx.scaling, ctx.scale = base, scaling, scale
         return out.view(*gate.shape[:-1], out.shape[-1])
 
     @staticmethod
@@ -216,8 +232,7 @@ class _SwiGLULora(torch.autograd.Function):
         gate, up, lora_a, lora_b, low, positions = ctx.saved_tensors
         g = grad.reshape(-1, grad.shape[-1])
         gate_flat, up_flat = gate.reshape(-1, gate.shape[-1]), up.reshape(-1, up.shape[-1])
-        grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)
-        grad_b = torch.mm(g.t(), low).mul_(ctx.scaling) if ctx.needs_input_grad[3] else None
+        grad_low, grad_b = _low_grads(ctx, g, lora_b, low, ctx.needs_input_grad[3])
         act = F.silu(gate_flat)
         grad_a = None
         if ctx.needs_input_grad[2]:
@@ -230,13 +245,7 @@ class _SwiGLULora(torch.autograd.Function):
                 grad_a.mul_(ctx.scale)
         grad_gate = grad_up = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            back = torch.mm(grad_low, lora_a)
-            beta = 1.0
-            if positions is not None:
-                back.view(-1).index_fill_(0, positions, 0.0)
-                beta = ctx.scale
-            grad_hidden = torch.addmm(back, g, _dense_weight(ctx.base, g.dtype), beta=beta)
-            del back
+            grad_hidden = _input_grad(ctx, g, grad_low, lora_a, positions)
             if ctx.needs_input_grad[1]:
                 grad_up = (grad_hidden * act).view(up.shape)
             if ctx.needs_input_grad[0]:
