@@ -79,3 +79,25 @@ def shared_data() -> Path:
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def assert_same_training_step(reference, candidate, ids, *, seed: int | None = None, loss_tol: float = 1e-6,
+                              grad_rtol: float = 1e-5, grad_atol: float = 1e-6) -> None:
+    """One training forward + backward on ``ids`` (as labels too) gives both models the same loss and the same
+    gradient for every trainable parameter; ``seed`` reseeds before each model (the same dropout draws)."""
+    import torch
+
+    losses = []
+    for model in (reference, candidate):
+        model.train()
+        if seed is not None:
+            torch.manual_seed(seed)
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        losses.append(loss)
+    torch.testing.assert_close(losses[1], losses[0], rtol=loss_tol, atol=loss_tol)
+    grads = {n: p.grad for n, p in reference.named_parameters() if p.requires_grad}
+    assert grads
+    for name, param in candidate.named_parameters():
+        if param.requires_grad:
+            torch.testing.assert_close(param.grad, grads[name], rtol=grad_rtol, atol=grad_atol, msg=name)

@@ -39,18 +39,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fcmatch.train import kernels
+
 
 def drop_positions(n: int, p: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """Sorted flat indices in [0, n), each present independently with probability ``p`` (int64).
 
     The gap from one dropped index to the next is geometric, G = floor(log(U) / log(1-p)) + 1 with U uniform
-    on (0, 1], so P(G > k) = (1-p)^k: exactly the spacing of an i.i.d. Bernoulli(p) sequence. Draws in
-    float64 from torch's generator; about n*p + 6 sqrt(n*p) uniforms, more only if those fall short of n.
+    on (0, 1], so P(G > k) = (1-p)^k: exactly the spacing of an i.i.d. Bernoulli(p) sequence. On CPU with the
+    C kernels the uniforms come from a xoshiro256** stream seeded by one draw from torch's generator
+    (``kernels.drop_positions``); otherwise they are drawn in float64 from torch's generator, about
+    n*p + 6 sqrt(n*p) of them, more only if those fall short of n.
     """
     if n == 0 or p <= 0:
         return torch.empty(0, dtype=torch.int64, device=device)
     if p >= 1:
         return torch.arange(n, device=device)
+    if torch.device(device).type == "cpu" and kernels.library() is not None:
+        return kernels.drop_positions(n, p)
     log_keep = math.log1p(-p)
     parts, last = [], -1
     while last < n - 1:
@@ -67,6 +73,8 @@ def drop_positions(n: int, p: float, device: torch.device | str = "cpu") -> torc
 
 def _dropped(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Tensor:
     """A new tensor: ``x`` scaled by ``scale`` with the flat ``positions`` zeroed."""
+    if kernels.usable(x):
+        return kernels.dropped(x, positions, scale)
     return x.reshape(-1).mul(scale).index_fill_(0, positions, 0.0).view(x.shape)
 
 
@@ -132,9 +140,25 @@ def _input_grad(ctx: Any, g: torch.Tensor, grad_low: torch.Tensor, lora_a: torch
     back = torch.mm(grad_low, lora_a)
     beta = 1.0
     if positions is not None:
-        back.view(-1).index_fill_(0, positions, 0.0)
+        if kernels.usable(back):
+            kernels.zero_positions(back, positions)
+        else:
+            back.view(-1).index_fill_(0, positions, 0.0)
         beta = ctx.scale
     return torch.addmm(back, g, _dense_weight(ctx.base, g.dtype), beta=beta)
+
+
+def _dropped_grad_a(ctx: Any, grad_low: torch.Tensor, hidden: torch.Tensor,
+                    positions: torch.Tensor | None) -> torch.Tensor:
+    """lora_A's gradient grad_low^T D(hidden), zeroing the dropped elements of ``hidden`` (a scratch tensor) in
+    place and applying 1/(1-p) to the small result."""
+    if positions is None:
+        return torch.mm(grad_low.t(), hidden)
+    if kernels.usable(hidden):
+        kernels.zero_positions(hidden, positions)
+    else:
+        hidden.view(-1).index_fill_(0, positions, 0.0)
+    return torch.mm(grad_low.t(), hidden).mul_(ctx.scale)
 
 
 class _LoraLinear(torch.autograd.Function):
@@ -221,7 +245,7 @@ class _SwiGLULora(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
                 base: nn.Module, scaling: float, p: float) -> torch.Tensor:
-        hidden = F.silu(gate).mul_(up)
+        hidden = kernels.swiglu(gate, up) if kernels.usable(gate, up) else F.silu(gate).mul_(up)
         out, low, positions = _adapter_forward(ctx, hidden.reshape(-1, hidden.shape[-1]), lora_a, lora_b, base,
                                                scaling, p)
         ctx.save_for_backward(gate, up, lora_a, lora_b, low, positions)
@@ -233,16 +257,16 @@ class _SwiGLULora(torch.autograd.Function):
         g = grad.reshape(-1, grad.shape[-1])
         gate_flat, up_flat = gate.reshape(-1, gate.shape[-1]), up.reshape(-1, up.shape[-1])
         grad_low, grad_b = _low_grads(ctx, g, lora_b, low, ctx.needs_input_grad[3])
+        if kernels.usable(gate_flat, up_flat):
+            # one pass: the gate's gradient over grad_hidden, down's input again, and up's gradient
+            grad_gate = _input_grad(ctx, g, grad_low, lora_a, positions)
+            hidden, grad_up = kernels.swiglu_backward(grad_gate, gate_flat, up_flat)
+            grad_a = _dropped_grad_a(ctx, grad_low, hidden, positions) if ctx.needs_input_grad[2] else None
+            return grad_gate.view(gate.shape), grad_up.view(up.shape), grad_a, grad_b, None, None, None
         act = F.silu(gate_flat)
         grad_a = None
         if ctx.needs_input_grad[2]:
-            hidden = act * up_flat  # down's input again; its dropped elements zeroed, the 1/(1-p) applied after
-            if positions is not None:
-                hidden.view(-1).index_fill_(0, positions, 0.0)
-            grad_a = torch.mm(grad_low.t(), hidden)
-            del hidden
-            if positions is not None:
-                grad_a.mul_(ctx.scale)
+            grad_a = _dropped_grad_a(ctx, grad_low, act * up_flat, positions)
         grad_gate = grad_up = None
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             grad_hidden = _input_grad(ctx, g, grad_low, lora_a, positions)
@@ -286,6 +310,45 @@ def _swiglu_class(cls: type) -> type:
     return type(f"FusedSwiGLU{cls.__name__}", (_FusedSwiGLU, cls), {"__module__": __name__})
 
 
+class _RMSNorm(torch.autograd.Function):
+    """Llama's RMSNorm with a frozen weight in one C pass each way; keeps the input and one float per row."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        out, rstd = kernels.rms_norm(x, weight, eps)
+        ctx.save_for_backward(x, weight, rstd)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight, rstd = ctx.saved_tensors
+        return kernels.rms_norm_backward(grad.contiguous(), x, weight, rstd), None, None
+
+
+class _FusedRMSNorm:
+    """Mixin over a Llama-style RMSNorm that runs ``_RMSNorm`` while its weight is frozen (LoRA keeps it so)."""
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.weight.requires_grad or not kernels.usable(hidden_states, self.weight):
+            return super().forward(hidden_states)
+        return _RMSNorm.apply(hidden_states, self.weight, self.variance_epsilon)
+
+
+def _llama_rms_norm(module: nn.Module) -> bool:
+    """Whether ``module`` computes exactly LlamaRMSNorm's forward (Mistral's and Qwen2's are the same code)."""
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    forward, reference = getattr(type(module), "forward", None), LlamaRMSNorm.forward
+    code = getattr(forward, "__code__", None)
+    return (code is not None and code.co_code == reference.__code__.co_code
+            and code.co_names == reference.__code__.co_names and hasattr(module, "variance_epsilon"))
+
+
+@functools.cache
+def _rms_norm_class(cls: type) -> type:
+    return type(f"Fused{cls.__name__}", (_FusedRMSNorm, cls), {"__module__": __name__})
+
+
 @functools.cache
 def _classes() -> dict[type, type]:
     """peft's plain and 4-bit LoRA layer classes -> their fused subclasses (built once, shared by every model)."""
@@ -306,10 +369,11 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
 
     Every ``nn.Dropout`` in peft's ``lora_dropout`` containers becomes ``FastDropout``, every plain
     ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward, and
-    every Llama-style SwiGLU MLP whose down layer got it runs ``_SwiGLULora`` (counted as "mlp").
+    every Llama-style SwiGLU MLP whose down layer got it runs ``_SwiGLULora`` (counted as "mlp"). When the C
+    kernels are available, Llama-style RMSNorms run ``_RMSNorm`` while their weight is frozen ("norm").
     """
     fused_classes = _classes()
-    counts = {"dropout": 0, "fused": 0, "mlp": 0}
+    counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0}
     for module in model.modules():
         container = getattr(module, "lora_dropout", None)
         if isinstance(container, nn.ModuleDict):
@@ -326,4 +390,7 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
                 and _swiglu_mlp(module):
             module.__class__ = _swiglu_class(type(module))
             counts["mlp"] += 1
+        if kernels.library() is not None and not isinstance(module, _FusedRMSNorm) and _llama_rms_norm(module):
+            module.__class__ = _rms_norm_class(type(module))
+            counts["norm"] += 1
     return counts

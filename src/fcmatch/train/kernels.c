@@ -1,0 +1,138 @@
+/* fcmatch's CPU kernels for LoRA training: fused elementwise passes that eager PyTorch runs as several.
+ *
+ * Built on first use by fcmatch/train/kernels.py (cc -O3 -march=native -fopenmp -shared), loaded with ctypes
+ * and called on contiguous fp32 tensors. Every function has an eager PyTorch twin in fastlora.py, and the
+ * tests check each against it. OpenMP here resolves to the libgomp torch has already loaded, so these loops
+ * share torch's thread pool.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+
+/* First index in sorted pos[0..n) whose value is >= key. */
+static int64_t lower_bound(const int64_t *pos, int64_t n, int64_t key) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (pos[mid] < key) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* xoshiro256** (Blackman and Vigna), seeded by splitmix64 from one 64-bit seed. */
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t xoshiro(uint64_t s[4]) {
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    return result;
+}
+
+/* Dropout positions: the sorted flat indices in [0, n) of an i.i.d. Bernoulli(p) sequence, drawn as geometric
+ * gaps G = floor(log(U) / log(1-p)) + 1 with U uniform on (0, 1] (53 bits), P(G > k) = (1-p)^k. Writes at most
+ * cap positions to out and returns how many it wrote; returns -1 if cap was too small. */
+int64_t fc_drop_positions(int64_t *out, int64_t cap, int64_t n, double log_keep, uint64_t seed) {
+    uint64_t s[4], mix = seed;
+    for (int j = 0; j < 4; j++) s[j] = splitmix64(&mix);
+    double u[256];
+    int64_t count = 0, last = -1;
+    while (1) {
+        for (int j = 0; j < 256; j++) u[j] = (double)((xoshiro(s) >> 11) + 1) * 0x1.0p-53;
+        #pragma omp simd
+        for (int j = 0; j < 256; j++) u[j] = floor(log(u[j]) / log_keep);
+        for (int j = 0; j < 256; j++) {
+            last += (int64_t)u[j] + 1;
+            if (last >= n) return count;
+            if (count == cap) return -1;
+            out[count++] = last;
+        }
+    }
+}
+
+/* Dropout with known positions in one pass: out = x * scale with the sorted flat positions zeroed, n elements.
+ * Each thread takes a contiguous range and zeroes its positions block by block, while the block is in cache. */
+void fc_dropped(float *out, const float *x, const int64_t *pos, int64_t npos, int64_t n, float scale, int nthreads) {
+    #pragma omp parallel num_threads(nthreads)
+    {
+        int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t start = n * id / nt, stop = n * (id + 1) / nt;
+        int64_t k = lower_bound(pos, npos, start);
+        for (int64_t block = start; block < stop; block += 4096) {
+            int64_t end = block + 4096 < stop ? block + 4096 : stop;
+            #pragma omp simd
+            for (int64_t j = block; j < end; j++) out[j] = x[j] * scale;
+            for (; k < npos && pos[k] < end; k++) out[pos[k]] = 0.0f;
+        }
+    }
+}
+
+/* Zero the dropped flat positions of a (rows x in) tensor. */
+void fc_zero_positions(float *x, const int64_t *pos, int64_t npos, int nthreads) {
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < npos; k++) x[pos[k]] = 0.0f;
+}
+
+/* hidden = silu(gate) * up, n elements. */
+void fc_swiglu(float *hidden, const float *gate, const float *up, int64_t n, int nthreads) {
+    #pragma omp parallel for simd num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < n; k++) {
+        float g = gate[k];
+        hidden[k] = g / (1.0f + expf(-g)) * up[k];
+    }
+}
+
+/* Backward of silu(gate) * up given grad (n elements), in one pass: writes hidden = silu(gate) * up (the down
+ * layer's input, for lora_A's gradient), grad_up = grad * silu(gate), and grad_gate over grad. */
+void fc_swiglu_backward(float *grad, float *hidden, float *grad_up, const float *gate, const float *up, int64_t n,
+                        int nthreads) {
+    #pragma omp parallel for simd num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < n; k++) {
+        float g = gate[k], u = up[k], d = grad[k];
+        float s = 1.0f / (1.0f + expf(-g));
+        float act = g * s;
+        hidden[k] = act * u;
+        grad_up[k] = d * act;
+        grad[k] = d * u * (s * (1.0f + g * (1.0f - s)));
+    }
+}
+
+/* Llama RMSNorm forward: y = w * (x * rstd) per row of `dim` floats, rstd = 1/sqrt(mean(x^2) + eps);
+ * keeps rstd (one float per row) for backward. */
+void fc_rms_norm(float *y, float *rstd, const float *x, const float *w, int64_t rows, int64_t dim, float eps,
+                 int nthreads) {
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t t = 0; t < rows; t++) {
+        const float *xr = x + t * dim;
+        float *yr = y + t * dim;
+        float ss = 0.0f;
+        #pragma omp simd reduction(+:ss)
+        for (int64_t j = 0; j < dim; j++) ss += xr[j] * xr[j];
+        float rs = 1.0f / sqrtf(ss / (float)dim + eps);
+        rstd[t] = rs;
+        #pragma omp simd
+        for (int64_t j = 0; j < dim; j++) yr[j] = w[j] * (xr[j] * rs);
+    }
+}
+
+/* RMSNorm backward through x for a frozen weight: dx = rstd * (w*dy - x * rstd^2 * mean(w*dy*x)). */
+void fc_rms_norm_backward(float *dx, const float *dy, const float *x, const float *w, const float *rstd, int64_t rows,
+                          int64_t dim, int nthreads) {
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t t = 0; t < rows; t++) {
+        const float *xr = x + t * dim, *dr = dy + t * dim;
+        float *out = dx + t * dim;
+        float rs = rstd[t], dot = 0.0f;
+        #pragma omp simd reduction(+:dot)
+        for (int64_t j = 0; j < dim; j++) dot += w[j] * dr[j] * xr[j];
+        float c = rs * rs * dot / (float)dim;
+        #pragma omp simd
+        for (int64_t j = 0; j < dim; j++) out[j] = rs * (w[j] * dr[j] - xr[j] * c);
+    }
+}

@@ -1,0 +1,185 @@
+"""C kernels for the CPU LoRA fast paths (``kernels.c``): fused passes that eager PyTorch runs as several.
+
+- ``drop_positions``: the dropped positions of an i.i.d. Bernoulli(p) mask as geometric gaps, from a
+  xoshiro256** stream seeded by one draw from torch's generator (so runs stay reproducible and resumable),
+  with the logarithms vectorised: 3-5x cheaper than drawing the gaps with torch.
+- ``dropped``: dropout with drawn positions in one pass (scale and zero), instead of a scaling pass and an
+  ``index_fill_``; ``zero_positions`` zeroes them in place (a LoRA input gradient), on both threads.
+- ``swiglu`` / ``swiglu_backward``: ``silu(gate) * up`` in one pass, and its backward (the down layer's input,
+  the gradients of gate and up) in one pass instead of five.
+- ``rms_norm`` / ``rms_norm_backward``: Llama's RMSNorm for a frozen weight, one pass each way instead of
+  about six (forward) and ten (backward).
+
+The library is compiled on first use with the system C compiler (``cc -O3 -march=native -fopenmp``, about a
+second) into ``$FCMATCH_HOME/kernels/`` under a name that hashes the source, the flags and the CPU, and loaded
+with ctypes; its OpenMP loops run on the libgomp torch has already loaded. Without a compiler, or with
+``FCMATCH_KERNELS=0``, ``library()`` is None and fastlora runs its PyTorch twins of the same maths (tested
+against each other). Every wrapper takes contiguous fp32 CPU tensors; ``usable`` says whether a tensor is one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).with_name("kernels.c")
+_FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
+_PORTABLE_FLAGS = ("-O3", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")  # compilers without -march=native
+
+_P, _I64, _F32, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
+_SIGNATURES = {
+    "fc_drop_positions": (_P, _I64, _I64, ctypes.c_double, ctypes.c_uint64),
+    "fc_dropped": (_P, _P, _P, _I64, _I64, _F32, _INT),
+    "fc_zero_positions": (_P, _P, _I64, _INT),
+    "fc_swiglu": (_P, _P, _P, _I64, _INT),
+    "fc_swiglu_backward": (_P, _P, _P, _P, _P, _I64, _INT),
+    "fc_rms_norm": (_P, _P, _P, _P, _I64, _I64, _F32, _INT),
+    "fc_rms_norm_backward": (_P, _P, _P, _P, _P, _I64, _I64, _INT),
+}
+
+
+def _cpu_signature() -> bytes:
+    """What -march=native depends on: the machine, the CPU model and its feature flags."""
+    lines = []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags", "Features", "CPU part")):
+                lines.append(line)
+                if len(lines) >= 4:
+                    break
+    except OSError:
+        lines.append(platform.processor())
+    return "\n".join([platform.machine(), *lines]).encode()
+
+
+def _compile(compiler: str, target: Path) -> None:
+    """Compile kernels.c into ``target`` atomically (another process may be building the same file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+    os.close(handle)
+    try:
+        errors = []
+        for flags in (_FLAGS, _PORTABLE_FLAGS):
+            done = subprocess.run([compiler, *flags, str(_SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+            if done.returncode == 0:
+                os.replace(tmp, target)
+                return
+            errors.append(done.stderr.strip()[-2000:])
+        raise OSError(f"{compiler} failed on {_SOURCE}:\n" + "\n".join(errors))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _build() -> ctypes.CDLL:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        raise OSError("no C compiler found (cc or gcc; set CC to choose one)")
+    from fcmatch.models import fcmatch_home
+
+    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), " ".join(_FLAGS).encode(), compiler.encode(),
+                                      _cpu_signature()])).hexdigest()[:16]
+    target = fcmatch_home() / "kernels" / f"kernels-{key}.so"
+    if not target.exists():
+        _compile(compiler, target)
+    library = ctypes.CDLL(str(target))
+    for name, argtypes in _SIGNATURES.items():
+        function = getattr(library, name)
+        function.argtypes, function.restype = argtypes, None
+    library.fc_drop_positions.restype = ctypes.c_int64
+    return library
+
+
+@functools.cache
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, built on first call; None when ``FCMATCH_KERNELS=0`` or they cannot be built."""
+    if os.environ.get("FCMATCH_KERNELS", "1") == "0":
+        return None
+    try:
+        return _build()
+    except OSError as error:
+        logger.warning("fcmatch: the C training kernels are unavailable, using PyTorch's operations: %s", error)
+        return None
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether the kernels are loaded and every tensor is a contiguous fp32 CPU tensor."""
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors) \
+        and library() is not None
+
+
+def _ptr(tensor: torch.Tensor) -> int:
+    return tensor.data_ptr()
+
+
+def drop_positions(n: int, p: float) -> torch.Tensor:
+    """Sorted int64 flat indices in [0, n), each present independently with probability 0 < p < 1."""
+    seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+    expected = n * p
+    cap = int(expected + 8 * math.sqrt(expected) + 64)
+    while True:
+        out = torch.empty(cap, dtype=torch.int64)
+        count = library().fc_drop_positions(_ptr(out), cap, n, math.log1p(-p), seed)
+        if count >= 0:
+            return out[:count]
+        cap *= 2  # 8 standard deviations short: the same seed again, with room
+
+
+def dropped(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Tensor:
+    """A new tensor: ``x`` * scale with the sorted flat ``positions`` zeroed."""
+    out = torch.empty_like(x)
+    library().fc_dropped(_ptr(out), _ptr(x), _ptr(positions), positions.numel(), x.numel(), scale,
+                         torch.get_num_threads())
+    return out
+
+
+def zero_positions(x: torch.Tensor, positions: torch.Tensor) -> None:
+    """In place: zero the flat ``positions`` of ``x``."""
+    library().fc_zero_positions(_ptr(x), _ptr(positions), positions.numel(), torch.get_num_threads())
+
+
+def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up as a new tensor."""
+    hidden = torch.empty_like(gate)
+    library().fc_swiglu(_ptr(hidden), _ptr(gate), _ptr(up), gate.numel(), torch.get_num_threads())
+    return hidden
+
+
+def swiglu_backward(grad: torch.Tensor, gate: torch.Tensor, up: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backward of silu(gate) * up: ``grad`` becomes the gate's gradient in place; returns (silu(gate) * up, the
+    gradient of up)."""
+    hidden, grad_up = torch.empty_like(gate), torch.empty_like(up)
+    library().fc_swiglu_backward(_ptr(grad), _ptr(hidden), _ptr(grad_up), _ptr(gate), _ptr(up), gate.numel(),
+                                 torch.get_num_threads())
+    return hidden, grad_up
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight * x / sqrt(mean(x^2) + eps) over the last dimension, the per-row 1/sqrt(...) for backward)."""
+    dim = x.shape[-1]
+    rows = x.numel() // dim
+    out, rstd = torch.empty_like(x), torch.empty(rows, dtype=torch.float32)
+    library().fc_rms_norm(_ptr(out), _ptr(rstd), _ptr(x), _ptr(weight), rows, dim, eps, torch.get_num_threads())
+    return out, rstd
+
+
+def rms_norm_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, rstd: torch.Tensor) -> torch.Tensor:
+    """The gradient of RMSNorm's input (frozen weight) as a new tensor."""
+    dim = x.shape[-1]
+    out = torch.empty_like(x)
+    library().fc_rms_norm_backward(_ptr(out), _ptr(grad), _ptr(x), _ptr(weight), _ptr(rstd), x.numel() // dim, dim,
+                                   torch.get_num_threads())
+    return out

@@ -1,0 +1,156 @@
+"""fcmatch's C training kernels equal their PyTorch twins, draw dropout with the right law, and fall back cleanly."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fcmatch.train import kernels
+
+needs_kernels = pytest.mark.skipif(kernels.library() is None, reason="the C kernels could not be built here")
+
+
+@needs_kernels
+def test_swiglu_forward_and_backward_match_autograd():
+    torch.manual_seed(0)
+    gate = (torch.randn(37, 96) * 4).requires_grad_()  # wide range: the sigmoid saturates at both ends
+    up = torch.randn(37, 96, requires_grad=True)
+    grad = torch.randn(37, 96)
+    reference = F.silu(gate) * up
+    reference.backward(grad)
+    torch.testing.assert_close(kernels.swiglu(gate.detach(), up.detach()), reference.detach(), rtol=1e-5, atol=1e-6)
+    grad_gate = grad.clone()
+    hidden, grad_up = kernels.swiglu_backward(grad_gate, gate.detach(), up.detach())
+    torch.testing.assert_close(hidden, reference.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_up, up.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_gate, gate.grad, rtol=1e-5, atol=1e-6)
+
+
+@needs_kernels
+def test_rms_norm_matches_llama_rms_norm():
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    torch.manual_seed(1)
+    norm = LlamaRMSNorm(48, eps=1e-5)
+    norm.weight.data.normal_()
+    norm.weight.requires_grad_(False)
+    x = (torch.randn(2, 13, 48) * 3).requires_grad_()
+    grad = torch.randn(2, 13, 48)
+    reference = norm(x)
+    reference.backward(grad)
+    out, rstd = kernels.rms_norm(x.detach(), norm.weight, 1e-5)
+    torch.testing.assert_close(out, reference.detach(), rtol=1e-5, atol=1e-6)
+    assert rstd.shape == (26,)
+    torch.testing.assert_close(rstd, x.detach().pow(2).mean(-1).add(1e-5).rsqrt().reshape(-1))
+    torch.testing.assert_close(kernels.rms_norm_backward(grad, x.detach(), norm.weight, rstd), x.grad, rtol=1e-5,
+                               atol=1e-6)
+
+
+@needs_kernels
+def test_dropped_and_zero_positions_equal_index_fill():
+    torch.manual_seed(2)
+    x = torch.randn(300, 70)
+    positions = torch.unique(torch.randint(0, x.numel(), (900,)))  # sorted, spread over both threads' halves
+    expected = x.reshape(-1).mul(1.25).index_fill_(0, positions, 0.0).view(x.shape)
+    assert torch.equal(kernels.dropped(x, positions, 1.25), expected)
+    zeroed = x.clone()
+    kernels.zero_positions(zeroed, positions)
+    assert torch.equal(zeroed, x.reshape(-1).index_fill(0, positions, 0.0).view(x.shape))
+    assert torch.equal(kernels.dropped(x, positions[:0], 2.0), x * 2.0)
+
+
+@needs_kernels
+@pytest.mark.parametrize("p", [0.05, 0.5, 0.9])
+def test_drop_positions_law(p):
+    """Rate, independence of neighbours and the geometric gap law of an i.i.d. Bernoulli(p) mask."""
+    torch.manual_seed(3)
+    n = 2_000_000
+    positions = kernels.drop_positions(n, p)
+    assert positions.dtype == torch.int64
+    assert bool((positions[1:] > positions[:-1]).all()) and int(positions[0]) >= 0 and int(positions[-1]) < n
+    rate = positions.numel() / n
+    assert abs(rate - p) < 5 * math.sqrt(p * (1 - p) / n)
+    gaps = torch.diff(positions)
+    for k in (1, 2, 5):  # P(G = k) = (1-p)^(k-1) p
+        expected = (1 - p) ** (k - 1) * p
+        observed = (gaps == k).double().mean().item()
+        assert abs(observed - expected) < 5 * math.sqrt(expected * (1 - expected) / gaps.numel()), k
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[positions] = True
+    pairs = mask.reshape(-1, 2).double()
+    assert abs((pairs[:, 0] * pairs[:, 1]).mean().item() - rate * rate) < 5 * math.sqrt(rate * rate / (n / 2))
+
+
+@needs_kernels
+def test_drop_positions_follow_torch_seed_and_grow_their_buffer():
+    torch.manual_seed(4)
+    first, second = kernels.drop_positions(5000, 0.3), kernels.drop_positions(5000, 0.3)
+    torch.manual_seed(4)
+    assert torch.equal(first, kernels.drop_positions(5000, 0.3)) and not torch.equal(first, second)
+    # a buffer too small for the draw says so (-1); the wrapper retries the same seed with room
+    out = torch.empty(3, dtype=torch.int64)
+    assert kernels.library().fc_drop_positions(out.data_ptr(), 3, 1000, math.log1p(-0.5), 7) == -1
+    full = torch.empty(2000, dtype=torch.int64)
+    count = kernels.library().fc_drop_positions(full.data_ptr(), 2000, 1000, math.log1p(-0.5), 7)
+    assert 400 < count < 600 and torch.equal(out, full[:3])
+
+
+def test_kernels_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("FCMATCH_KERNELS", "0")
+    kernels.library.cache_clear()
+    try:
+        assert kernels.library() is None and not kernels.usable(torch.zeros(2))
+    finally:
+        kernels.library.cache_clear()
+
+
+def test_a_failing_compiler_falls_back_with_a_warning(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("FCMATCH_HOME", str(tmp_path))  # no cached library there
+    monkeypatch.setenv("CC", "false")
+    kernels.library.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="fcmatch.train.kernels"):
+            assert kernels.library() is None
+        assert "kernels are unavailable" in caplog.text and "false failed on" in caplog.text
+        assert not list((tmp_path / "kernels").glob("*"))  # no half-written library left behind
+    finally:
+        kernels.library.cache_clear()
+
+
+@needs_kernels
+def test_usable_wants_contiguous_fp32_cpu_tensors():
+    assert kernels.usable(torch.zeros(3, 4), torch.zeros(4))
+    assert not kernels.usable(torch.zeros(3, 4).t())
+    assert not kernels.usable(torch.zeros(3, 4, dtype=torch.float64))
+
+
+@needs_kernels
+def test_lora_models_get_the_fused_norms_while_the_weight_is_frozen(tiny_model_dir):
+    """speed_up_lora swaps Llama RMSNorms; with a frozen weight the model's loss and adapter gradients are unchanged,
+    and a trainable weight takes the original forward (its gradient included)."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from conftest import assert_same_training_step
+    from fcmatch.train.fastlora import _FusedRMSNorm, speed_up_lora
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    reference = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                                                 task_type="CAUSAL_LM", init_lora_weights=False))
+    fused = copy.deepcopy(reference)
+    counts = speed_up_lora(fused)
+    layers = model.config.num_hidden_layers
+    assert counts["norm"] == 2 * layers + 1
+    assert sum(isinstance(m, _FusedRMSNorm) for m in fused.modules()) == 2 * layers + 1
+    assert_same_training_step(reference, fused, torch.randint(0, 200, (2, 11)), loss_tol=1e-5, grad_rtol=1e-4)
+    norm = next(m for m in fused.modules() if isinstance(m, _FusedRMSNorm))
+    norm.weight.requires_grad_(True)
+    norm(torch.randn(3, norm.weight.shape[0])).sum().backward()
+    assert norm.weight.grad is not None
