@@ -129,16 +129,16 @@ def test_usable_wants_contiguous_fp32_cpu_tensors():
 
 
 @needs_kernels
-def test_lora_models_get_the_fused_norms_while_the_weight_is_frozen(tiny_model_dir):
-    """speed_up_lora swaps Llama RMSNorms; with a frozen weight the model's loss and adapter gradients are unchanged,
-    and a trainable weight takes the original forward (its gradient included)."""
+def test_lora_models_get_the_fused_norms_and_rotary_embedding(tiny_model_dir):
+    """speed_up_lora swaps Llama RMSNorms and attention layers; with a frozen norm weight the model's loss and
+    adapter gradients are unchanged, and a trainable weight takes the original forward (its gradient included)."""
     import copy
 
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     from conftest import assert_same_training_step
-    from fcmatch.train.fastlora import _FusedRMSNorm, speed_up_lora
+    from fcmatch.train.fastlora import _FusedRMSNorm, _FusedRotaryAttention, speed_up_lora
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
@@ -147,10 +147,48 @@ def test_lora_models_get_the_fused_norms_while_the_weight_is_frozen(tiny_model_d
     fused = copy.deepcopy(reference)
     counts = speed_up_lora(fused)
     layers = model.config.num_hidden_layers
-    assert counts["norm"] == 2 * layers + 1
+    assert counts["norm"] == 2 * layers + 1 and counts["rotary"] == layers
     assert sum(isinstance(m, _FusedRMSNorm) for m in fused.modules()) == 2 * layers + 1
+    assert sum(isinstance(m, _FusedRotaryAttention) for m in fused.modules()) == layers
     assert_same_training_step(reference, fused, torch.randint(0, 200, (2, 11)), loss_tol=1e-5, grad_rtol=1e-4)
     norm = next(m for m in fused.modules() if isinstance(m, _FusedRMSNorm))
     norm.weight.requires_grad_(True)
     norm(torch.randn(3, norm.weight.shape[0])).sum().backward()
     assert norm.weight.grad is not None
+
+
+@needs_kernels
+def test_fused_rotary_attention_matches_on_packed_rows(tiny_model_dir, monkeypatch):
+    """Two examples packed in one row (position ids restart, packed attention): the fused rotary layers give the
+    same loss and adapter gradients as transformers' attention, and every layer takes the fused path."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from conftest import assert_same_training_step
+    from fcmatch.train import attention, fastlora
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    reference = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                                                 task_type="CAUSAL_LM", init_lora_weights=False))
+    assert attention.enable(reference)
+    fused = copy.deepcopy(reference)
+    fastlora.speed_up_lora(fused)
+    calls = []
+    apply = fastlora._Rotary.apply
+    monkeypatch.setattr(fastlora._Rotary, "apply", lambda *a: calls.append(1) or apply(*a))
+    ids = torch.randint(0, 200, (1, 15))
+    positions = torch.tensor([list(range(6)) + list(range(9))])
+
+    class Packed(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, labels, use_cache):
+            return self.inner(input_ids=input_ids, labels=labels, position_ids=positions, use_cache=use_cache)
+
+    assert_same_training_step(Packed(reference), Packed(fused), ids, loss_tol=1e-5, grad_rtol=1e-4)
+    assert len(calls) == fused.config.num_hidden_layers

@@ -349,6 +349,61 @@ def _rms_norm_class(cls: type) -> type:
     return type(f"Fused{cls.__name__}", (_FusedRMSNorm, cls), {"__module__": __name__})
 
 
+class _Rotary(torch.autograd.Function):
+    """Llama's rotary embedding of queries and keys in (batch, tokens, heads, head_dim) layout, one C pass each."""
+
+    @staticmethod
+    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(cos, sin)
+        return kernels.rotary(query, cos, sin), kernels.rotary(key, cos, sin)
+
+    @staticmethod
+    def backward(ctx: Any, grad_query: torch.Tensor, grad_key: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        cos, sin = ctx.saved_tensors
+        return (kernels.rotary(grad_query.contiguous(), cos, sin, backward=True),
+                kernels.rotary(grad_key.contiguous(), cos, sin, backward=True), None, None)
+
+
+class _FusedRotaryAttention:
+    """Mixin over ``LlamaAttention`` whose forward applies the rotary embedding with ``_Rotary`` (CPU, fp32, no
+    KV cache); otherwise, and for the rest of the layer, the same steps as transformers' forward."""
+
+    def forward(self, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+                attention_mask: torch.Tensor | None = None, past_key_values: Any = None,
+                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cos, sin = position_embeddings if position_embeddings is not None else (None, None)
+        if (past_key_values is not None or cos is None or not kernels.usable(hidden_states, cos, sin)
+                or cos.shape[:-1] != hidden_states.shape[:-1]):
+            return super().forward(hidden_states, position_embeddings, attention_mask, past_key_values, **kwargs)
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+        from transformers.models.llama.modeling_llama import eager_attention_forward
+
+        input_shape = hidden_states.shape[:-1]
+        hidden_shape = (*input_shape, -1, self.head_dim)
+        query = self.q_proj(hidden_states).view(hidden_shape)
+        key = self.k_proj(hidden_states).view(hidden_shape)
+        value = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        query, key = _Rotary.apply(query.contiguous(), key.contiguous(), cos, sin)
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        output, weights = attention(self, query.transpose(1, 2), key.transpose(1, 2), value, attention_mask,
+                                    dropout=0.0 if not self.training else self.attention_dropout,
+                                    scaling=self.scaling, **kwargs)
+        return self.o_proj(output.reshape(*input_shape, -1).contiguous()), weights
+
+
+def _llama_attention(module: nn.Module) -> bool:
+    """Whether ``module`` runs LlamaAttention's own forward (Llama-family models, SmolLM2 among them)."""
+    from transformers.models.llama.modeling_llama import LlamaAttention
+
+    return isinstance(module, LlamaAttention) and type(module).forward is LlamaAttention.forward
+
+
+@functools.cache
+def _rotary_class(cls: type) -> type:
+    return type(f"FusedRotary{cls.__name__}", (_FusedRotaryAttention, cls), {"__module__": __name__})
+
+
 @functools.cache
 def _classes() -> dict[type, type]:
     """peft's plain and 4-bit LoRA layer classes -> their fused subclasses (built once, shared by every model)."""
@@ -370,10 +425,11 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
     Every ``nn.Dropout`` in peft's ``lora_dropout`` containers becomes ``FastDropout``, every plain
     ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward, and
     every Llama-style SwiGLU MLP whose down layer got it runs ``_SwiGLULora`` (counted as "mlp"). When the C
-    kernels are available, Llama-style RMSNorms run ``_RMSNorm`` while their weight is frozen ("norm").
+    kernels are available, Llama-style RMSNorms run ``_RMSNorm`` while their weight is frozen ("norm"), and
+    LlamaAttention layers apply the rotary embedding with ``_Rotary`` ("rotary").
     """
     fused_classes = _classes()
-    counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0}
+    counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0, "rotary": 0}
     for module in model.modules():
         container = getattr(module, "lora_dropout", None)
         if isinstance(container, nn.ModuleDict):
@@ -390,7 +446,12 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
                 and _swiglu_mlp(module):
             module.__class__ = _swiglu_class(type(module))
             counts["mlp"] += 1
-        if kernels.library() is not None and not isinstance(module, _FusedRMSNorm) and _llama_rms_norm(module):
+        if kernels.library() is None:
+            continue
+        if not isinstance(module, _FusedRMSNorm) and _llama_rms_norm(module):
             module.__class__ = _rms_norm_class(type(module))
             counts["norm"] += 1
+        elif not isinstance(module, _FusedRotaryAttention) and _llama_attention(module):
+            module.__class__ = _rotary_class(type(module))
+            counts["rotary"] += 1
     return counts

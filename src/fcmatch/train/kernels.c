@@ -136,3 +136,33 @@ void fc_rms_norm_backward(float *dx, const float *dy, const float *x, const floa
         for (int64_t j = 0; j < dim; j++) out[j] = rs * (w[j] * dr[j] - xr[j] * c);
     }
 }
+
+/* Llama's rotary embedding (the rotate_half convention) on rows of heads x dim floats, with cos and sin one row
+ * of dim floats per row of x: out[j] = x[j] cos[j] - x[j + half] sin[j] for j < half, and
+ * x[j] cos[j] + x[j - half] sin[j] above. backward != 0 applies the transpose, for the gradient:
+ * out[j] = g[j] cos[j] + g[j + half] sin[j + half] for j < half, g[j] cos[j] - g[j - half] sin[j - half] above. */
+void fc_rotary(float *out, const float *x, const float *cos, const float *sin, int64_t rows, int64_t heads,
+               int64_t dim, int backward, int nthreads) {
+    int64_t half = dim / 2;
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t t = 0; t < rows; t++) {
+        const float *c = cos + t * dim, *s = sin + t * dim;
+        for (int64_t h = 0; h < heads; h++) {
+            const float *xr = x + (t * heads + h) * dim;
+            float *o = out + (t * heads + h) * dim;
+            if (backward) {
+                #pragma omp simd
+                for (int64_t j = 0; j < half; j++) {
+                    o[j] = xr[j] * c[j] + xr[j + half] * s[j + half];
+                    o[j + half] = xr[j + half] * c[j + half] - xr[j] * s[j];
+                }
+            } else {
+                #pragma omp simd
+                for (int64_t j = 0; j < half; j++) {
+                    o[j] = xr[j] * c[j] - xr[j + half] * s[j];
+                    o[j + half] = xr[j + half] * c[j + half] + xr[j] * s[j + half];
+                }
+            }
+        }
+    }
+}

@@ -7,6 +7,8 @@
   ``index_fill_``; ``zero_positions`` zeroes them in place (a LoRA input gradient), on both threads.
 - ``swiglu`` / ``swiglu_backward``: ``silu(gate) * up`` in one pass, and its backward (the down layer's input,
   the gradients of gate and up) in one pass instead of five.
+- ``rotary``: Llama's rotary embedding of queries or keys in one pass each way, instead of rotate_half's
+  slices, negation and concatenation and three elementwise passes (and their backward).
 - ``rms_norm`` / ``rms_norm_backward``: Llama's RMSNorm for a frozen weight, one pass each way instead of
   about six (forward) and ten (backward).
 
@@ -46,6 +48,7 @@ _SIGNATURES = {
     "fc_zero_positions": (_P, _P, _I64, _INT),
     "fc_swiglu": (_P, _P, _P, _I64, _INT),
     "fc_swiglu_backward": (_P, _P, _P, _P, _P, _I64, _INT),
+    "fc_rotary": (_P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT),
     "fc_rms_norm": (_P, _P, _P, _P, _I64, _I64, _F32, _INT),
     "fc_rms_norm_backward": (_P, _P, _P, _P, _P, _I64, _I64, _INT),
 }
@@ -182,4 +185,14 @@ def rms_norm_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
     out = torch.empty_like(x)
     library().fc_rms_norm_backward(_ptr(out), _ptr(grad), _ptr(x), _ptr(weight), _ptr(rstd), x.numel() // dim, dim,
                                    torch.get_num_threads())
+    return out
+
+
+def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, backward: bool = False) -> torch.Tensor:
+    """Rotary embedding of (batch, tokens, heads, head_dim) ``x`` with (batch, tokens, head_dim) ``cos`` and ``sin``
+    as a new tensor; ``backward`` applies the transpose (the gradient of the input)."""
+    out = torch.empty_like(x)
+    batch, tokens, heads, dim = x.shape
+    library().fc_rotary(_ptr(out), _ptr(x), _ptr(cos), _ptr(sin), batch * tokens, heads, dim, int(backward),
+                        torch.get_num_threads())
     return out
