@@ -130,7 +130,10 @@ def _low_grads(ctx: Any, g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tenso
                wants_b: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The gradient of the (tokens, r) low-rank activations and, when wanted, of lora_B."""
     grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)
-    return grad_low, torch.mm(g.t(), low).mul_(ctx.scaling) if wants_b else None
+    if not wants_b:
+        return grad_low, None
+    # (low^T g)^T: MKL runs this (r, tokens) x (tokens, out) product about twice as fast as g^T low on CPU
+    return grad_low, torch.mm(low.t(), g).mul_(ctx.scaling).t().contiguous()
 
 
 def _input_grad(ctx: Any, g: torch.Tensor, grad_low: torch.Tensor, lora_a: torch.Tensor,
