@@ -14,6 +14,13 @@ optimizer steps, the causal train split in ../shared (else the bundled demo data
 - TRL fp32: SFTTrainer + peft as a careful user sets it on a CPU: bf16=False, prompt/completion
   conversational records (completion-only loss), rows padded to the longest in the batch.
 - TRL defaults: SFTTrainer with its default SFTConfig (bf16=True, gradient checkpointing), few steps.
+- fcmatch bf16 (only on CPUs that run bf16 matmuls natively and fast, e.g. with AMX): fcmatch LoRA with
+  ``dtype=bfloat16`` (peft's own layers: the fast paths are fp32), its MFU against a bf16 matmul probe.
+
+fcmatch and fcmatch QLoRA train in fp32 (``dtype=float32``, what ``auto`` picks on a CPU), so MFU is measured
+against the fp32 probe and the comparison with TRL fp32 is like for like. Every configuration runs with the
+same environment, including ``THP_MEM_ALLOC_ENABLE`` (transparent huge pages for torch's large CPU tensors;
+``import fcmatch`` turns it on, so the TRL processes get it too unless it is set to 0 outside).
 
 ``--lora-dropout 0`` runs every configuration without LoRA dropout (all of them get faster).
 
@@ -27,8 +34,9 @@ activations (no weight gradients for the frozen N body parameters), plus 6P for 
 the body's 4N at r=16 on all linear layers), plus 4*V*H for the LM head on completion tokens only, plus
 causal attention 6*L*H*n per token for an example of n tokens (forward QK^T and AV = 4*H*n/2 per layer,
 backward twice that). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps'
-own MFUs (a step that first meets a longer row also faults fresh memory in, 20-30 us of extra step time
-per 4 KiB page on this VM, so short runs sit below the median).
+own MFUs (a step that first meets a longer row also faults fresh memory in, so short runs sit below the
+median). The probe is the best of five 0.6 s windows of 1,024 x 1,024 fp32 matmuls on torch's default threads:
+the machine's attainable matmul rate, not an average that a noisy neighbour drags down.
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ SHARED_TRAIN = ROOT.parent / "shared" / "data" / "causal" / "train_data.csv"
 DEMO_TRAIN = ROOT / "src" / "fcmatch" / "resources" / "demo" / "train.jsonl"
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05}  # dropout: --lora-dropout
 BATCH = 8
-CONFIGS = ("fcmatch", "fcmatch_qlora", "trl_fp32", "trl_default")
+CONFIGS = ("fcmatch", "fcmatch_qlora", "trl_fp32", "trl_default", "fcmatch_bf16")
 
 
 def data_file() -> Path:
@@ -61,28 +69,53 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def matmul_gflops(seconds: float = 3.0, size: int = 1024) -> float:
-    """fp32 matmul throughput of this machine with torch's default threads (square ``size`` matrices)."""
+def matmul_gflops(window: float = 0.6, windows: int = 5, size: int = 1024, dtype: str = "float32") -> float:
+    """Matmul throughput of this machine with torch's default threads: the best of ``windows`` timed windows."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
     for _ in range(3):
         a @ b
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        count += 1
-    return 2 * size**3 * count / (time.perf_counter() - start) / 1e9
+    best = 0.0
+    for _ in range(windows):
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < window:
+            a @ b
+            count += 1
+        best = max(best, 2 * size**3 * count / (time.perf_counter() - start) / 1e9)
+    return best
 
 
-def run_fcmatch(steps: int, method: str) -> dict:
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def fast_bf16() -> bool:
+    from fcmatch.models import cpu_bf16_is_fast
+
+    return cpu_bf16_is_fast()
+
+
+def cpu_name() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or platform.machine()
+
+
+def run_fcmatch(steps: int, method: str, dtype: str = "float32") -> dict:
     from fcmatch.train import TrainConfig, sft
 
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(model="smollm2-135m-instruct", method=method, train_file=str(data_file()),
                              output_dir=str(Path(tmp) / "run"), max_steps=steps, batch_size=BATCH, lora_r=LORA["r"],
                              lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], save_every=0, progress=False,
-                             log_every=1)
+                             log_every=1, dtype=dtype)
         run = sft(config)
         manifest = json.loads((run / "manifest.json").read_text())
         lines = (run / "metrics.jsonl").read_text().splitlines()
@@ -165,6 +198,8 @@ def worker(name: str, steps: int) -> dict:
         return run_fcmatch(steps, "lora")
     if name == "fcmatch_qlora":
         return run_fcmatch(steps, "qlora")
+    if name == "fcmatch_bf16":
+        return run_fcmatch(steps, "lora", "bfloat16")
     return run_trl(steps, careful=(name == "trl_fp32"))
 
 
@@ -173,7 +208,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=8, help="optimizer steps per configuration (8 examples each)")
     parser.add_argument("--default-steps", type=int, default=2, help="steps for TRL with its defaults (slow)")
     parser.add_argument("--quick", action="store_true", help="3 steps, TRL defaults 1 step, short matmul probe")
-    parser.add_argument("--only", nargs="+", choices=CONFIGS, default=list(CONFIGS), help="configurations to run")
+    parser.add_argument("--only", nargs="+", choices=CONFIGS, help="configurations to run (default: all; "
+                        "fcmatch_bf16 only on a CPU with fast bf16)")
     parser.add_argument("--lora-dropout", type=float, default=LORA["dropout"], help="LoRA dropout of every configuration")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
@@ -185,12 +221,16 @@ def main() -> int:
         print("RESULT " + json.dumps(worker(args.worker, args.steps)), flush=True)
         return 0
 
+    bf16 = fast_bf16()
+    only = args.only or [name for name in CONFIGS if name != "fcmatch_bf16" or bf16]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false",
+           "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE", "1")}
     results: dict[str, dict] = {}
-    for name in args.only:
+    for name in only:
         steps = args.default_steps if name == "trl_default" else args.steps
         cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps), "--lora-dropout", str(args.lora_dropout)]
         print(f"[{name}] {steps} steps ...", file=sys.stderr, flush=True)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if proc.returncode or line is None:
             print(f"[{name}] failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
@@ -198,9 +238,12 @@ def main() -> int:
         results[name] = {**json.loads(line[7:]), "steps": steps}
         print(f"[{name}] {results[name]}", file=sys.stderr, flush=True)
 
-    gflops = matmul_gflops(1.0 if args.quick else 3.0)
-    summary: dict[str, float | None] = {"matmul_gflops": gflops, "data": str(data_file()), "batch": BATCH,
-                                        "lora_dropout": args.lora_dropout}
+    windows = 2 if args.quick else 5
+    gflops = matmul_gflops(windows=windows)
+    summary: dict[str, float | str | None] = {
+        "matmul_gflops": gflops, "data": str(data_file()), "batch": BATCH, "lora_dropout": args.lora_dropout,
+        "cpu": cpu_name(), "threads": _threads(), "huge_pages": env["THP_MEM_ALLOC_ENABLE"],
+        "matmul_bf16_gflops": matmul_gflops(windows=windows, dtype="bfloat16") if bf16 else None}
     for name in CONFIGS:
         summary[f"{name}_tokens_per_s"] = results.get(name, {}).get("tokens_per_s")
         summary[f"{name}_peak_rss_mb"] = results.get(name, {}).get("peak_rss_mb")
@@ -213,6 +256,10 @@ def main() -> int:
             rates = fc["step_tokens_per_s"]
             per_step = [f * rate / tokens / (gflops * 1e9) for (tokens, f), rate in zip(work, rates, strict=True)]
             summary["mfu_median_step"] = statistics.median(per_step)
+    summary["mfu_bf16"] = None
+    if "fcmatch_bf16" in results and summary["matmul_bf16_gflops"]:
+        fb = results["fcmatch_bf16"]
+        summary["mfu_bf16"] = sum(f for _, f in step_work(fb["steps"])) / fb["seconds"] / (summary["matmul_bf16_gflops"] * 1e9)
     f, t = summary["fcmatch_tokens_per_s"], summary["trl_fp32_tokens_per_s"]
     summary["speedup_vs_trl_fp32"] = f / t if f and t else None
     fr, tr = summary["fcmatch_peak_rss_mb"], summary["trl_fp32_peak_rss_mb"]
@@ -220,12 +267,14 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
+    print(f"cpu: {summary['cpu']} ({summary['threads']} threads)   THP_MEM_ALLOC_ENABLE={summary['huge_pages']}")
+    bf16_probe = f"   bf16 matmul: {summary['matmul_bf16_gflops']:.1f} GFLOP/s" if bf16 else ""
     print(f"data: {summary['data']}   batch {BATCH} examples   LoRA dropout {args.lora_dropout}   "
-          f"fp32 matmul: {gflops:.1f} GFLOP/s")
+          f"fp32 matmul: {gflops:.1f} GFLOP/s{bf16_probe}")
     print(f"{'configuration':<16}{'steps':>6}{'tokens/s':>10}{'peak RSS MB':>13}")
     for name, r in results.items():
         print(f"{name:<16}{r['steps']:>6}{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>13.0f}")
-    for key in ("mfu", "mfu_median_step", "speedup_vs_trl_fp32", "rss_ratio_vs_trl_fp32"):
+    for key in ("mfu", "mfu_median_step", "mfu_bf16", "speedup_vs_trl_fp32", "rss_ratio_vs_trl_fp32"):
         if summary[key] is not None:
             print(f"{key}: {summary[key]:.2f}")
     return 0

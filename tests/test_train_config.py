@@ -93,3 +93,36 @@ def test_glibc_malloc_is_tuned_on_linux():
     from fcmatch.train import memory
 
     assert memory.keep_freed_memory() is sys.platform.startswith("linux")
+
+
+def test_huge_pages_follow_the_variable_and_the_kernel_mode(monkeypatch, tmp_path):
+    from fcmatch.train import memory
+
+    mode = tmp_path / "enabled"
+    monkeypatch.setattr(memory, "THP_SETTING", mode)
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    for text, expected in (("always [madvise] never", True), ("[always] madvise never", True),
+                           ("always madvise [never]", False)):
+        mode.write_text(text)
+        assert memory.huge_pages() is expected
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
+    mode.write_text("[always] madvise never")
+    assert memory.huge_pages() is False
+    mode.unlink()
+    monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    assert memory.huge_pages() is False  # no THP support in the kernel
+
+
+def test_importing_fcmatch_first_turns_on_torch_huge_pages_unless_set():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, fcmatch, torch; print(os.environ.get('THP_MEM_ALLOC_ENABLE'))"
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "1"
+    env["THP_MEM_ALLOC_ENABLE"] = "0"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "0"
+    late = "import os, torch, fcmatch; print(os.environ.get('THP_MEM_ALLOC_ENABLE'))"
+    env.pop("THP_MEM_ALLOC_ENABLE")
+    assert subprocess.run([sys.executable, "-c", late], env=env, capture_output=True, text=True).stdout.strip() == "None"

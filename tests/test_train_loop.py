@@ -49,8 +49,9 @@ def test_run_folder_holds_adapter_config_manifest_metrics(lora_run, tiny_model_d
     assert adapter_config["base_model_name_or_path"] == str(tiny_model_dir)
     assert "lr: 0.01" in (lora_run / "config.yaml").read_text()
     manifest = json.loads((lora_run / "manifest.json").read_text())
-    for key in ("packages", "git_commit", "data_sha256", "seed", "hardware", "wall_seconds", "peak_rss_mb"):
+    for key in ("packages", "git_commit", "data_sha256", "seed", "hardware", "wall_seconds", "peak_rss_mb", "huge_pages"):
         assert key in manifest
+    assert manifest["dtype"] == "float32"  # auto on a CPU, whatever its bf16 speed
     lines = [json.loads(x) for x in (lora_run / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in lines] == list(range(1, 31))
     assert all({"loss", "lr", "tokens_per_s"} <= set(m) for m in lines)

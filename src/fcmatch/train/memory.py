@@ -10,6 +10,15 @@ costs about 4-9 us, so memory handed back to the OS and faulted in again costs m
 
 So the threshold is pinned at glibc's maximum (32 MB: smaller blocks come from the heap) and trimming is
 off (freed heap pages stay mapped for the next step). Peak RSS is the step's high-water mark either way.
+
+Huge pages. Whatever is kept, a step that first meets a longer row still faults its new pages in, 4 KiB at a
+time. PyTorch backs CPU tensors of 2 MB or more with transparent huge pages when ``THP_MEM_ALLOC_ENABLE=1``
+(it aligns them to 2 MB and calls ``madvise(MADV_HUGEPAGE)``): one fault per 2 MB instead of 512. Filling a
+fresh 200 MB tensor took 658 faults and 18-24 ms instead of 51,245 faults and 44-369 ms on a 2-core VM, and an
+8-step LoRA run went from 333 to 365 tokens/s. PyTorch reads the variable once, at its first CPU allocation,
+so ``import fcmatch`` sets it (unless it is already set, e.g. to 0) when torch is not imported yet; a program
+that imports torch first can set it itself. The kernel must allow it: ``madvise`` or ``always`` in
+``/sys/kernel/mm/transparent_hugepage/enabled`` (:func:`huge_pages` reports whether both hold).
 """
 
 from __future__ import annotations
@@ -17,7 +26,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import sys
+from pathlib import Path
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -35,3 +46,21 @@ def keep_freed_memory() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_BYTES))
     except (OSError, AttributeError):  # musl and other libcs have no mallopt
         return False
+
+
+THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+def huge_pages() -> bool:
+    """Whether torch's large CPU tensors get transparent huge pages in this process.
+
+    True when ``THP_MEM_ALLOC_ENABLE`` is on and the kernel's THP mode is ``always`` or ``madvise``. The
+    variable only counts if it was set before torch's first allocation, which this cannot see.
+    """
+    if os.environ.get("THP_MEM_ALLOC_ENABLE", "0").strip().lower() not in ("1", "true", "on", "yes"):
+        return False
+    try:
+        mode = THP_SETTING.read_text()
+    except OSError:
+        return False
+    return "[always]" in mode or "[madvise]" in mode
