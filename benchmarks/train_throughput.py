@@ -35,8 +35,9 @@ the body's 4N at r=16 on all linear layers), plus 4*V*H for the LM head on compl
 causal attention 6*L*H*n per token for an example of n tokens (forward QK^T and AV = 4*H*n/2 per layer,
 backward twice that). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps'
 own MFUs (a step that first meets a longer row also faults fresh memory in, so short runs sit below the
-median). The probe is the best of five 0.6 s windows of 1,024 x 1,024 fp32 matmuls on torch's default threads:
-the machine's attainable matmul rate, not an average that a noisy neighbour drags down.
+median). The probe is the best 0.6 s window of 1,024 x 1,024 fp32 matmuls on torch's default threads, over five
+windows at the end and two just before and two just after each fcmatch run (in its process): the machine's
+attainable matmul rate around the run, not an average that a noisy neighbour drags down.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def cpu_name() -> str:
 def run_fcmatch(steps: int, method: str, dtype: str = "float32") -> dict:
     from fcmatch.train import TrainConfig, sft
 
+    probes = [matmul_gflops(windows=2, dtype=dtype)]
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(model="smollm2-135m-instruct", method=method, train_file=str(data_file()),
                              output_dir=str(Path(tmp) / "run"), max_steps=steps, batch_size=BATCH, lora_r=LORA["r"],
@@ -120,7 +122,8 @@ def run_fcmatch(steps: int, method: str, dtype: str = "float32") -> dict:
         manifest = json.loads((run / "manifest.json").read_text())
         lines = (run / "metrics.jsonl").read_text().splitlines()
     step_rates = [row["tokens_per_s"] for row in map(json.loads, lines) if "tokens_per_s" in row]
-    return {"tokens_per_s": manifest["tokens_per_s"], "tokens": manifest["tokens_trained"],
+    probes.append(matmul_gflops(windows=2, dtype=dtype))
+    return {"probe_gflops": probes, "tokens_per_s": manifest["tokens_per_s"], "tokens": manifest["tokens_trained"],
             "seconds": manifest["train_seconds"], "peak_rss_mb": peak_rss_mb(), "step_tokens_per_s": step_rates}
 
 
@@ -239,11 +242,17 @@ def main() -> int:
         print(f"[{name}] {results[name]}", file=sys.stderr, flush=True)
 
     windows = 2 if args.quick else 5
-    gflops = matmul_gflops(windows=windows)
+    # the fastest of this probe and those taken just before and after each fcmatch run, in its own process
+    probes = {dtype: [matmul_gflops(windows=windows, dtype=dtype)] if dtype == "float32" or bf16 else []
+              for dtype in ("float32", "bfloat16")}
+    for name, result in results.items():
+        if name.startswith("fcmatch"):
+            probes["bfloat16" if name == "fcmatch_bf16" else "float32"] += result["probe_gflops"]
+    gflops = max(probes["float32"])
     summary: dict[str, float | str | None] = {
         "matmul_gflops": gflops, "data": str(data_file()), "batch": BATCH, "lora_dropout": args.lora_dropout,
         "cpu": cpu_name(), "threads": _threads(), "huge_pages": env["THP_MEM_ALLOC_ENABLE"],
-        "matmul_bf16_gflops": matmul_gflops(windows=windows, dtype="bfloat16") if bf16 else None}
+        "matmul_probes": probes["float32"], "matmul_bf16_gflops": max(probes["bfloat16"], default=None)}
     for name in CONFIGS:
         summary[f"{name}_tokens_per_s"] = results.get(name, {}).get("tokens_per_s")
         summary[f"{name}_peak_rss_mb"] = results.get(name, {}).get("peak_rss_mb")
@@ -271,6 +280,8 @@ def main() -> int:
     bf16_probe = f"   bf16 matmul: {summary['matmul_bf16_gflops']:.1f} GFLOP/s" if bf16 else ""
     print(f"data: {summary['data']}   batch {BATCH} examples   LoRA dropout {args.lora_dropout}   "
           f"fp32 matmul: {gflops:.1f} GFLOP/s{bf16_probe}")
+    print("fp32 matmul probes (end, then before/after each fcmatch run): "
+          + ", ".join(f"{g:.0f}" for g in probes["float32"]))
     print(f"{'configuration':<16}{'steps':>6}{'tokens/s':>10}{'peak RSS MB':>13}")
     for name, r in results.items():
         print(f"{name:<16}{r['steps']:>6}{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>13.0f}")

@@ -140,6 +140,8 @@ def test_config_rejects_contradictions() -> None:
         ExtractConfig("a", "b", shots=2)
     with pytest.raises(ValueError, match="--threads"):
         ExtractConfig("a", "b", threads=-1)
+    with pytest.raises(ValueError, match="--dtype 'bf16'"):
+        ExtractConfig("a", "b", dtype="bf16")
     with pytest.raises(ValueError, match="--top-p"):
         GenerationSettings(top_p=0.9)
     with pytest.raises(ValueError, match="--temperature"):
@@ -231,3 +233,22 @@ def test_greedy_without_common_prefix_or_prompts(tiny) -> None:
     assert got == dict(greedy_stream(model, ids, 5, eos_token_id=-1, batch_size=1, share_prefix=False))
     assert all(len(row) == 5 for row in got.values())
     assert list(greedy_stream(model, [], 5, eos_token_id=-1)) == []
+
+
+def test_dtype_option_reaches_the_model(tiny_model_dir: Path, sentences_file: Path, tmp_path: Path,
+                                        monkeypatch) -> None:
+    import fcmatch.models
+
+    real, seen = fcmatch.models.load, []
+
+    def spy(*args, **kwargs):
+        model, tokenizer = real(*args, **kwargs)
+        seen.append(next(model.parameters()).dtype)
+        return model, tokenizer
+
+    monkeypatch.setattr(fcmatch.models, "load", spy)
+    main(["extract", "--model", str(tiny_model_dir), "--input", str(sentences_file), "--output",
+          str(tmp_path / "cli.jsonl"), "--dtype", "bfloat16", "--max-new-tokens", "4", "--no-progress"])
+    extract(ExtractConfig(str(sentences_file), str(tmp_path / "auto.jsonl"), model=str(tiny_model_dir), progress=False,
+                          generation=GenerationSettings(max_new_tokens=4)))
+    assert seen == [torch.bfloat16, torch.float32]  # auto is fp32 on every CPU

@@ -11,7 +11,7 @@ from fcmatch import models
 
 def test_tiny_model_loads_in_fp32_on_this_cpu(tiny_model_dir):
     model, tokenizer = models.load(str(tiny_model_dir))
-    assert next(model.parameters()).dtype == (torch.bfloat16 if models.cpu_bf16_is_fast() else torch.float32)
+    assert next(model.parameters()).dtype == torch.float32  # on every CPU, AMX or not
     assert tokenizer.pad_token == "<|im_end|>" and not model.training
 
 

@@ -11,6 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="smollm2-135m-instruct", help="base model name/folder, or an fcmatch run folder")
     p.add_argument("--adapter", default=None, help="fcmatch run folder (or peft adapter) to apply on the base")
     p.add_argument("--quantize", choices=["nf4"], default=None, help="load the base in 4 bits")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="compute dtype (auto: fp32 on CPU, bf16 on CUDA; bfloat16 is faster on CPUs with AMX)")
     p.add_argument("--input", required=True, help="sentences: .jsonl, .csv or .json causal maps")
     p.add_argument("--output", required=True, help="predictions (fcmatch JSONL); re-run to resume")
     p.add_argument("--shots", type=int, default=0, help="k demonstrations before each sentence (base models)")
@@ -34,6 +36,7 @@ def _extract(args: argparse.Namespace) -> int:
         model=args.model,
         adapter=args.adapter,
         quantize=args.quantize,
+        dtype=args.dtype,
         shots=args.shots,
         demos=args.demos,
         batch_size=args.batch_size,
