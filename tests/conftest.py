@@ -16,8 +16,10 @@ CHATML = (
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, seed: int = 0, hidden: int = 64, heads: int = 4, kv_heads: int = 2) -> Path:
     """Write a 2-layer, hidden-64 Llama (64: NF4 needs in_features >= its 64-value block) with a byte-level BPE tokenizer (no merges) to ``folder``.
+
+    ``hidden``, ``heads`` and ``kv_heads`` change its shape (hidden 128 with 2 heads: SmolLM2's head size, 64).
 
     Token ids: 0-2 the ChatML specials (eos = <|im_end|> = 2, as in SmolLM2), then the 256 byte symbols.
     """
@@ -44,11 +46,11 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(vocab),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
         max_position_embeddings=1024,
         bos_token_id=1,
         eos_token_id=2,

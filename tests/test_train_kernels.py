@@ -192,3 +192,121 @@ def test_fused_rotary_attention_matches_on_packed_rows(tiny_model_dir, monkeypat
 
     assert_same_training_step(Packed(reference), Packed(fused), ids, loss_tol=1e-5, grad_rtol=1e-4)
     assert len(calls) == fused.config.num_hidden_layers
+
+
+def _per_example_sdpa(q, k, v, lengths, scale):
+    """Reference: causal sdpa per example on (tokens, heads, d) q and (tokens, kv_heads, d) k, v."""
+    outs = []
+    for q_, k_, v_ in zip(q.split(lengths), k.split(lengths), v.split(lengths), strict=True):
+        one = F.scaled_dot_product_attention(q_.transpose(0, 1), k_.transpose(0, 1), v_.transpose(0, 1),
+                                             is_causal=True, scale=scale, enable_gqa=q.shape[1] != k.shape[1])
+        outs.append(one.transpose(0, 1))
+    return torch.cat(outs)
+
+
+@needs_kernels
+@pytest.mark.parametrize("heads,kv_heads", [(9, 3), (4, 4), (2, 1)])
+def test_attention_kernel_matches_sdpa_per_example(heads, kv_heads):
+    """Examples of 1 to 100 tokens (not multiples of the kernel's 8-row and 16-key blocks): output and the
+    gradients of q, k and v equal torch's causal sdpa run on each example alone."""
+    torch.manual_seed(0)
+    lengths = [1, 7, 8, 9, 17, 100, 33, 2]
+    tokens = sum(lengths)
+    q, k, v = (torch.randn(tokens, h, 64, requires_grad=True) for h in (heads, kv_heads, kv_heads))
+    bounds = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int64)
+    grad = torch.randn(tokens, heads, 64)
+    out, lse = kernels.attention(q.detach(), k.detach(), v.detach(), bounds, 0.125)
+    want = _per_example_sdpa(q, k, v, lengths, 0.125)
+    want.backward(grad)
+    torch.testing.assert_close(out, want.detach(), rtol=1e-5, atol=1e-5)
+    # the log-sum-exp of the first query of each example is its own (scaled) score with itself
+    for start in bounds[:-1].tolist():
+        torch.testing.assert_close(lse[:, start], (q[start] * k[start].repeat_interleave(heads // kv_heads, 0)).sum(-1)
+                                   .detach() * 0.125, rtol=1e-5, atol=1e-5)
+    dq, dk, dv = kernels.attention_backward(grad, q.detach(), k.detach(), v.detach(), out, lse, bounds, 0.125)
+    for mine, theirs in ((dq, q.grad), (dk, k.grad), (dv, v.grad)):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+@needs_kernels
+def test_packed_attention_uses_the_kernel_for_head_size_64(monkeypatch):
+    """Two rows cut at different places, in the model's memory layout: the kernel path gives sdpa's values and
+    gradients and returns the (rows, T, heads, d) layout; dropout in training and other head sizes take sdpa."""
+    from fcmatch.train import attention
+
+    calls = []
+    apply = attention._PackedCausalAttention.apply
+    monkeypatch.setattr(attention._PackedCausalAttention, "apply", lambda *a: calls.append(1) or apply(*a))
+    torch.manual_seed(2)
+    q = torch.randn(2, 13, 9, 64).transpose(1, 2).requires_grad_()
+    k = torch.randn(2, 13, 3, 64).transpose(1, 2).requires_grad_()
+    v = torch.randn(2, 13, 3, 64).transpose(1, 2).requires_grad_()
+    positions = torch.tensor([[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5, 6, 7], [*range(10), 0, 1, 2]])
+    module = torch.nn.Module()
+    got, _ = attention.packed_attention(module, q, k, v, None, scaling=0.125, position_ids=positions)
+    assert calls == [1] and got.shape == (2, 13, 9, 64) and got.is_contiguous()
+    weights = torch.randn(got.shape)
+    grads = torch.autograd.grad((got * weights).sum(), (q, k, v))
+    q2, k2, v2 = (t.detach().transpose(1, 2).contiguous().requires_grad_() for t in (q, k, v))
+    want = torch.stack([
+        _per_example_sdpa(q2[0], k2[0], v2[0], [5, 8], 0.125), _per_example_sdpa(q2[1], k2[1], v2[1], [10, 3], 0.125)])
+    torch.testing.assert_close(got.detach(), want.detach(), rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(grads, torch.autograd.grad((want * weights).sum(), (q2, k2, v2)), strict=True):
+        torch.testing.assert_close(mine.transpose(1, 2), theirs, rtol=1e-4, atol=1e-5)
+    module.train()
+    attention.packed_attention(module, q, k, v, None, dropout=0.1, scaling=0.125, position_ids=positions)
+    small = torch.randn(1, 2, 5, 16)
+    attention.packed_attention(module, small, small, small, None, position_ids=torch.arange(5)[None])
+    assert calls == [1]
+
+
+@needs_kernels
+def test_model_with_head_size_64_trains_the_same_through_the_attention_kernel(tmp_path, monkeypatch):
+    """A tiny Llama with SmolLM2's head size, two examples packed in one row: the same loss and adapter gradients
+    with the kernel as with sdpa per example."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from conftest import build_tiny_model
+    from fcmatch.train import attention, fastlora
+
+    folder = build_tiny_model(tmp_path / "tiny64", hidden=128, heads=2, kv_heads=1)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa")
+    reference = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                                                 task_type="CAUSAL_LM", init_lora_weights=False))
+    assert attention.enable(reference)
+    fused = copy.deepcopy(reference)
+    fastlora.speed_up_lora(fused)
+    positions = torch.tensor([list(range(6)) + list(range(11))])
+    ids = torch.randint(0, 200, (1, 17))
+
+    class Packed(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, labels, use_cache):
+            return self.inner(input_ids=input_ids, labels=labels, position_ids=positions, use_cache=use_cache)
+
+    calls = []
+    kernel = attention._kernel_attention
+    monkeypatch.setattr(attention, "_kernel_attention", lambda *a: calls.append(1) or kernel(*a))
+    with monkeypatch.context() as m:
+        m.setattr(attention, "_kernel_attention", lambda *a: None)  # the reference: sdpa per example
+        ref_calls = len(calls)
+        reference_model, fused_model = Packed(reference), Packed(fused)
+        reference_model.train()
+        ref_loss = reference_model(input_ids=ids, labels=ids, use_cache=False).loss
+        ref_loss.backward()
+    fused_model.train()
+    loss = fused_model(input_ids=ids, labels=ids, use_cache=False).loss
+    loss.backward()
+    assert ref_calls == 0 and len(calls) == fused.config.num_hidden_layers
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-5)
+    grads = {n: p.grad for n, p in reference.named_parameters() if p.requires_grad}
+    for name, param in fused.named_parameters():
+        if param.requires_grad:
+            torch.testing.assert_close(param.grad, grads[name], rtol=1e-4, atol=1e-6, msg=name)

@@ -1,13 +1,16 @@
-/* fcmatch's CPU kernels for LoRA training: fused elementwise passes that eager PyTorch runs as several.
+/* fcmatch's CPU kernels for LoRA training: fused elementwise passes that eager PyTorch runs as several, and causal
+ * attention within packed examples.
  *
  * Built on first use by fcmatch/train/kernels.py (cc -O3 -march=native -fopenmp -shared), loaded with ctypes
- * and called on contiguous fp32 tensors. Every function has an eager PyTorch twin in fastlora.py, and the
- * tests check each against it. OpenMP here resolves to the libgomp torch has already loaded, so these loops
+ * and called on contiguous fp32 tensors. Every function has an eager PyTorch twin (fastlora.py; attention.py runs
+ * torch's sdpa per example), and the tests check each against it. OpenMP here resolves to the libgomp torch has already loaded, so these loops
  * share torch's thread pool.
  */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* First index in sorted pos[0..n) whose value is >= key. */
 static int64_t lower_bound(const int64_t *pos, int64_t n, int64_t key) {
@@ -164,5 +167,177 @@ void fc_rotary(float *out, const float *x, const float *cos, const float *sin, i
                 }
             }
         }
+    }
+}
+
+/* Causal attention within packed examples, head_dim 64 (GCC/Clang vector extensions: AVX-512, AVX2 or SSE, as
+ * -march allows). */
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#define LOAD(p) (*(const v16 *)(p))
+#define STORE(p, x) (*(v16 *)(p) = (x))
+
+/* S[r][0..nk) = sum_d a[r][d] * bt[d][0..nk) for r < rows (<= 8), a rows with stride lda, bt (dim x ld) packed,
+ * nk a multiple of 16 (bt padded with zeros). */
+static void gemm_abt(float *S, int64_t lds, const float *a, int64_t lda, int rows, const float *bt, int64_t ld,
+                     int64_t nk, int64_t dim, float alpha) {
+    for (int64_t j = 0; j < nk; j += 16) {
+        v16 acc[8];
+        for (int r = 0; r < 8; r++) acc[r] = (v16){0};
+        for (int64_t d = 0; d < dim; d++) {
+            v16 b = LOAD(bt + d * ld + j);
+            for (int r = 0; r < 8; r++) acc[r] += a[(r < rows ? r : 0) * lda + d] * b;
+        }
+        for (int r = 0; r < rows; r++) STORE(S + r * lds + j, acc[r] * alpha);
+    }
+}
+
+/* out[r][0..64) = sum_{j < nk[r]} P[r][j] * v[j][0..64) for r < rows (<= 8), 64-wide rows of v with stride ldv. */
+static void gemm_pv(float *out, int64_t ldo, const float *P, int64_t ldp, int rows, const float *v, int64_t ldv,
+                    int64_t nk) {
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+        int rr = rows - r0 < 4 ? rows - r0 : 4;
+        v16 acc[4][4];
+        for (int r = 0; r < 4; r++) for (int c = 0; c < 4; c++) acc[r][c] = (v16){0};
+        for (int64_t j = 0; j < nk; j++) {
+            const float *vj = v + j * ldv;
+            v16 b0 = LOAD(vj), b1 = LOAD(vj + 16), b2 = LOAD(vj + 32), b3 = LOAD(vj + 48);
+            for (int r = 0; r < 4; r++) {
+                float p = P[(r0 + (r < rr ? r : 0)) * ldp + j];
+                acc[r][0] += p * b0; acc[r][1] += p * b1; acc[r][2] += p * b2; acc[r][3] += p * b3;
+            }
+        }
+        for (int r = 0; r < rr; r++)
+            for (int c = 0; c < 4; c++) STORE(out + (r0 + r) * ldo + 16 * c, acc[r][c]);
+    }
+}
+
+/* Causal attention forward over packed examples, head_dim 64: q (T x H x 64), k and v (T x KV x 64), out
+ * (T x H x 64), lse (H x T) per query row; bounds[0..nseg] the examples' starts (bounds[nseg] = T). */
+void fc_attention(float *out, float *lse, const float *q, const float *k, const float *v, const int64_t *bounds,
+                  int64_t nseg, int64_t T, int64_t H, int64_t KV, float scale, int nthreads) {
+    const int64_t D = 64, group = H / KV;
+    int64_t maxn = 0;
+    for (int64_t s = 0; s < nseg; s++) if (bounds[s + 1] - bounds[s] > maxn) maxn = bounds[s + 1] - bounds[s];
+    int64_t ld = (maxn + 15) / 16 * 16;
+    #pragma omp parallel num_threads(nthreads)
+    {
+        float *kt = aligned_alloc(64, sizeof(float) * D * ld);
+        float *S = aligned_alloc(64, sizeof(float) * 8 * ld);
+        #pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < nseg * KV; task++) {
+            int64_t seg = task / KV, g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
+            int64_t nk16 = (n + 15) / 16 * 16;
+            for (int64_t d = 0; d < D; d++) {
+                for (int64_t j = 0; j < n; j++) kt[d * ld + j] = k[((s + j) * KV + g) * D + d];
+                for (int64_t j = n; j < nk16; j++) kt[d * ld + j] = 0.0f;
+            }
+            for (int64_t h = g * group; h < (g + 1) * group; h++) {
+                for (int64_t i0 = 0; i0 < n; i0 += 8) {
+                    int rows = n - i0 < 8 ? (int)(n - i0) : 8;
+                    int64_t nk = i0 + rows, nkp = (nk + 15) / 16 * 16;
+                    gemm_abt(S, ld, q + ((s + i0) * H + h) * D, H * D, rows, kt, ld, nkp, D, scale);
+                    for (int r = 0; r < rows; r++) {
+                        float *Sr = S + r * ld;
+                        int64_t lim = i0 + r + 1;
+                        float m = -INFINITY;
+                        #pragma omp simd reduction(max:m)
+                        for (int64_t j = 0; j < lim; j++) m = Sr[j] > m ? Sr[j] : m;
+                        float l = 0.0f;
+                        #pragma omp simd reduction(+:l)
+                        for (int64_t j = 0; j < lim; j++) { Sr[j] = expf(Sr[j] - m); l += Sr[j]; }
+                        float inv = 1.0f / l;
+                        #pragma omp simd
+                        for (int64_t j = 0; j < lim; j++) Sr[j] *= inv;
+                        for (int64_t j = lim; j < nkp; j++) Sr[j] = 0.0f;
+                        lse[h * T + s + i0 + r] = m + logf(l);
+                    }
+                    gemm_pv(out + ((s + i0) * H + h) * D, H * D, S, ld, rows, v + (s * KV + g) * D, KV * D, nk);
+                }
+            }
+        }
+        free(kt); free(S);
+    }
+}
+
+/* acc[j][0..64) += sum_{r < rows} W[r][j] * a[r][0..64) for j < nk: the transposed product that sums the rows of
+ * a query block into key rows (dV += P^T dO, dK += dS^T Q); a rows with stride lda. */
+static void gemm_wta(float *acc, const float *W, int64_t ldw, int rows, const float *a, int64_t lda, int64_t nk) {
+    v16 ar[8][4];
+    for (int r = 0; r < 8; r++)
+        for (int c = 0; c < 4; c++) ar[r][c] = r < rows ? LOAD(a + r * lda + 16 * c) : (v16){0};
+    for (int64_t j = 0; j < nk; j++) {
+        float *out = acc + j * 64;
+        v16 o0 = LOAD(out), o1 = LOAD(out + 16), o2 = LOAD(out + 32), o3 = LOAD(out + 48);
+        for (int r = 0; r < rows; r++) {
+            float w = W[r * ldw + j];
+            o0 += w * ar[r][0]; o1 += w * ar[r][1]; o2 += w * ar[r][2]; o3 += w * ar[r][3];
+        }
+        STORE(out, o0); STORE(out + 16, o1); STORE(out + 32, o2); STORE(out + 48, o3);
+    }
+}
+
+/* Backward of fc_attention: dq (T x H x 64), dk and dv (T x KV x 64) from dout (T x H x 64) and the forward's
+ * q, k, v, out and lse. Probabilities are recomputed from lse, a query block of 8 rows at a time. */
+void fc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                           const float *v, const float *out, const float *lse, const int64_t *bounds, int64_t nseg,
+                           int64_t T, int64_t H, int64_t KV, float scale, int nthreads) {
+    const int64_t D = 64, group = H / KV;
+    int64_t maxn = 0;
+    for (int64_t s = 0; s < nseg; s++) if (bounds[s + 1] - bounds[s] > maxn) maxn = bounds[s + 1] - bounds[s];
+    int64_t ld = (maxn + 15) / 16 * 16;
+    #pragma omp parallel num_threads(nthreads)
+    {
+        float *kt = aligned_alloc(64, sizeof(float) * D * ld), *vt = aligned_alloc(64, sizeof(float) * D * ld);
+        float *P = aligned_alloc(64, sizeof(float) * 8 * ld), *dP = aligned_alloc(64, sizeof(float) * 8 * ld);
+        float *dka = aligned_alloc(64, sizeof(float) * ld * D), *dva = aligned_alloc(64, sizeof(float) * ld * D);
+        #pragma omp for schedule(dynamic)
+        for (int64_t task = 0; task < nseg * KV; task++) {
+            int64_t seg = task / KV, g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
+            int64_t nk16 = (n + 15) / 16 * 16;
+            const float *kg = k + (s * KV + g) * D, *vg = v + (s * KV + g) * D;
+            for (int64_t d = 0; d < D; d++) {
+                for (int64_t j = 0; j < n; j++) {
+                    kt[d * ld + j] = kg[j * KV * D + d];
+                    vt[d * ld + j] = vg[j * KV * D + d];
+                }
+                for (int64_t j = n; j < nk16; j++) kt[d * ld + j] = vt[d * ld + j] = 0.0f;
+            }
+            memset(dka, 0, sizeof(float) * n * D);
+            memset(dva, 0, sizeof(float) * n * D);
+            for (int64_t h = g * group; h < (g + 1) * group; h++) {
+                for (int64_t i0 = 0; i0 < n; i0 += 8) {
+                    int rows = n - i0 < 8 ? (int)(n - i0) : 8;
+                    int64_t nk = i0 + rows, nkp = (nk + 15) / 16 * 16;
+                    const float *qb = q + ((s + i0) * H + h) * D, *gb = dout + ((s + i0) * H + h) * D;
+                    const float *ob = out + ((s + i0) * H + h) * D;
+                    gemm_abt(P, ld, qb, H * D, rows, kt, ld, nkp, D, scale);
+                    gemm_abt(dP, ld, gb, H * D, rows, vt, ld, nkp, D, 1.0f);
+                    for (int r = 0; r < rows; r++) {
+                        float *Pr = P + r * ld, *dPr = dP + r * ld;
+                        const float *gr = gb + r * H * D, *orow = ob + r * H * D;
+                        float m = lse[h * T + s + i0 + r], di = 0.0f;
+                        #pragma omp simd reduction(+:di)
+                        for (int64_t d = 0; d < D; d++) di += gr[d] * orow[d];
+                        int64_t lim = i0 + r + 1;
+                        #pragma omp simd
+                        for (int64_t j = 0; j < lim; j++) {
+                            float p = expf(Pr[j] - m);
+                            Pr[j] = p;
+                            dPr[j] = p * (dPr[j] - di) * scale;
+                        }
+                        for (int64_t j = lim; j < nkp; j++) Pr[j] = dPr[j] = 0.0f;
+                    }
+                    /* dq = dS K (dS already scaled), dv += P^T dO, dk += dS^T Q */
+                    gemm_pv(dq + ((s + i0) * H + h) * D, H * D, dP, ld, rows, kg, KV * D, nk);
+                    gemm_wta(dva, P, ld, rows, gb, H * D, nk);
+                    gemm_wta(dka, dP, ld, rows, qb, H * D, nk);
+                }
+            }
+            for (int64_t j = 0; j < n; j++) {
+                memcpy(dk + ((s + j) * KV + g) * D, dka + j * D, sizeof(float) * D);
+                memcpy(dv + ((s + j) * KV + g) * D, dva + j * D, sizeof(float) * D);
+            }
+        }
+        free(kt); free(vt); free(P); free(dP); free(dka); free(dva);
     }
 }

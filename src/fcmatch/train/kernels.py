@@ -51,6 +51,8 @@ _SIGNATURES = {
     "fc_rotary": (_P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT),
     "fc_rms_norm": (_P, _P, _P, _P, _I64, _I64, _F32, _INT),
     "fc_rms_norm_backward": (_P, _P, _P, _P, _P, _I64, _I64, _INT),
+    "fc_attention": (_P, _P, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _F32, _INT),
+    "fc_attention_backward": (_P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _F32, _INT),
 }
 
 
@@ -196,3 +198,31 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, backward: bool
     library().fc_rotary(_ptr(out), _ptr(x), _ptr(cos), _ptr(sin), batch * tokens, heads, dim, int(backward),
                         torch.get_num_threads())
     return out
+
+
+ATTENTION_HEAD_DIM = 64  # the attention kernels' head size
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bounds: torch.Tensor,
+              scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention within packed examples: (tokens, heads, 64) ``q``, (tokens, kv_heads, 64) ``k`` and ``v``
+    (grouped-query: heads a multiple of kv_heads), examples starting at int64 ``bounds`` (the last entry = tokens).
+    Returns (the (tokens, heads, 64) output, the (heads, tokens) log-sum-exp of each query's scores)."""
+    tokens, heads, _ = q.shape
+    out, lse = torch.empty_like(q), torch.empty(heads, tokens, dtype=torch.float32)
+    library().fc_attention(_ptr(out), _ptr(lse), _ptr(q), _ptr(k), _ptr(v), _ptr(bounds), bounds.numel() - 1, tokens,
+                           heads, k.shape[1], scale, torch.get_num_threads())
+    return out, lse
+
+
+def attention_backward(grad: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor,
+                       lse: torch.Tensor, bounds: torch.Tensor,
+                       scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`attention`'s q, k and v from the output's (contiguous) ``grad``; probabilities are
+    recomputed from ``lse``."""
+    tokens, heads, _ = q.shape
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    library().fc_attention_backward(_ptr(dq), _ptr(dk), _ptr(dv), _ptr(grad), _ptr(q), _ptr(k), _ptr(v), _ptr(out),
+                                    _ptr(lse), _ptr(bounds), bounds.numel() - 1, tokens, heads, k.shape[1], scale,
+                                    torch.get_num_threads())
+    return dq, dk, dv
