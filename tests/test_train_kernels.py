@@ -157,40 +157,59 @@ def test_lora_models_get_the_fused_norms_and_rotary_embedding(tiny_model_dir):
     assert norm.weight.grad is not None
 
 
-@needs_kernels
-def test_fused_rotary_attention_matches_on_packed_rows(tiny_model_dir, monkeypatch):
-    """Two examples packed in one row (position ids restart, packed attention): the fused rotary layers give the
-    same loss and adapter gradients as transformers' attention, and every layer takes the fused path."""
+class _Packed(torch.nn.Module):
+    """A model called with fixed packed position ids; ``sdpa_only`` keeps the attention kernel out of its forward."""
+
+    def __init__(self, inner, positions, sdpa_only=False):
+        super().__init__()
+        self.inner, self.positions, self.sdpa_only = inner, positions, sdpa_only
+
+    def forward(self, input_ids, labels, use_cache):
+        from fcmatch.train import attention
+
+        kernel = attention._kernel_attention
+        if self.sdpa_only:
+            attention._kernel_attention = lambda *a: None
+        try:
+            return self.inner(input_ids=input_ids, labels=labels, position_ids=self.positions, use_cache=use_cache)
+        finally:
+            attention._kernel_attention = kernel
+
+
+def _lora_pair(folder):
+    """A peft LoRA model on packed attention and a copy of it with fcmatch's fast paths."""
     import copy
 
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from conftest import assert_same_training_step
     from fcmatch.train import attention, fastlora
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32, attn_implementation="sdpa")
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa")
     reference = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
                                                  task_type="CAUSAL_LM", init_lora_weights=False))
     assert attention.enable(reference)
     fused = copy.deepcopy(reference)
     fastlora.speed_up_lora(fused)
+    return reference, fused
+
+
+@needs_kernels
+def test_fused_rotary_attention_matches_on_packed_rows(tiny_model_dir, monkeypatch):
+    """Two examples packed in one row (position ids restart, packed attention): the fused rotary layers give the
+    same loss and adapter gradients as transformers' attention, and every layer takes the fused path."""
+    from conftest import assert_same_training_step
+    from fcmatch.train import fastlora
+
+    reference, fused = _lora_pair(tiny_model_dir)
     calls = []
     apply = fastlora._Rotary.apply
     monkeypatch.setattr(fastlora._Rotary, "apply", lambda *a: calls.append(1) or apply(*a))
     ids = torch.randint(0, 200, (1, 15))
     positions = torch.tensor([list(range(6)) + list(range(9))])
-
-    class Packed(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, labels, use_cache):
-            return self.inner(input_ids=input_ids, labels=labels, position_ids=positions, use_cache=use_cache)
-
-    assert_same_training_step(Packed(reference), Packed(fused), ids, loss_tol=1e-5, grad_rtol=1e-4)
+    assert_same_training_step(_Packed(reference, positions), _Packed(fused, positions), ids, loss_tol=1e-5,
+                              grad_rtol=1e-4)
     assert len(calls) == fused.config.num_hidden_layers
 
 
@@ -263,50 +282,16 @@ def test_packed_attention_uses_the_kernel_for_head_size_64(monkeypatch):
 @needs_kernels
 def test_model_with_head_size_64_trains_the_same_through_the_attention_kernel(tmp_path, monkeypatch):
     """A tiny Llama with SmolLM2's head size, two examples packed in one row: the same loss and adapter gradients
-    with the kernel as with sdpa per example."""
-    import copy
+    with the attention kernel as with sdpa per example, and every layer takes the kernel."""
+    from conftest import assert_same_training_step, build_tiny_model
+    from fcmatch.train import attention
 
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from conftest import build_tiny_model
-    from fcmatch.train import attention, fastlora
-
-    folder = build_tiny_model(tmp_path / "tiny64", hidden=128, heads=2, kv_heads=1)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa")
-    reference = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
-                                                 task_type="CAUSAL_LM", init_lora_weights=False))
-    assert attention.enable(reference)
-    fused = copy.deepcopy(reference)
-    fastlora.speed_up_lora(fused)
+    reference, fused = _lora_pair(build_tiny_model(tmp_path / "tiny64", hidden=128, heads=2, kv_heads=1))
+    calls = []
+    apply = attention._PackedCausalAttention.apply
+    monkeypatch.setattr(attention._PackedCausalAttention, "apply", lambda *a: calls.append(1) or apply(*a))
     positions = torch.tensor([list(range(6)) + list(range(11))])
     ids = torch.randint(0, 200, (1, 17))
-
-    class Packed(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids, labels, use_cache):
-            return self.inner(input_ids=input_ids, labels=labels, position_ids=positions, use_cache=use_cache)
-
-    calls = []
-    kernel = attention._kernel_attention
-    monkeypatch.setattr(attention, "_kernel_attention", lambda *a: calls.append(1) or kernel(*a))
-    with monkeypatch.context() as m:
-        m.setattr(attention, "_kernel_attention", lambda *a: None)  # the reference: sdpa per example
-        ref_calls = len(calls)
-        reference_model, fused_model = Packed(reference), Packed(fused)
-        reference_model.train()
-        ref_loss = reference_model(input_ids=ids, labels=ids, use_cache=False).loss
-        ref_loss.backward()
-    fused_model.train()
-    loss = fused_model(input_ids=ids, labels=ids, use_cache=False).loss
-    loss.backward()
-    assert ref_calls == 0 and len(calls) == fused.config.num_hidden_layers
-    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-5)
-    grads = {n: p.grad for n, p in reference.named_parameters() if p.requires_grad}
-    for name, param in fused.named_parameters():
-        if param.requires_grad:
-            torch.testing.assert_close(param.grad, grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert_same_training_step(_Packed(reference, positions, sdpa_only=True), _Packed(fused, positions), ids,
+                              loss_tol=1e-5, grad_rtol=1e-4)
+    assert len(calls) == fused.config.num_hidden_layers
