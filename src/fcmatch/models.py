@@ -154,6 +154,15 @@ def default_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+"""Names a ``dtype`` setting takes (training and extraction)."""
+
+
+def dtype_named(name: str, device: torch.device | str | None = None) -> torch.dtype:
+    """The torch dtype a ``dtype`` setting names; ``auto`` is :func:`default_dtype` on ``device``."""
+    return default_dtype(device) if name == "auto" else getattr(torch, name)
+
+
 def default_dtype(device: torch.device | str | None = None) -> torch.dtype:
     """bf16 on CUDA devices that support it; fp32 everywhere else, CPUs included.
 

@@ -24,9 +24,8 @@ from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.formats import FormatError, map_from_dict, read_maps, write_jsonl
 from fcmatch.data.serialize import parse_lenient
 from fcmatch.extract.generation import GenerationSettings, chat_prompt, generate_texts
+from fcmatch.models import DTYPES
 from fcmatch.tasks.causal import prompt_messages
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")  # as fcmatch.train.config's
 
 log = logging.getLogger(__name__)
 
@@ -227,12 +226,10 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
         torch.set_num_threads(config.threads)
     if len(done) < len(maps):
         if model is None:
-            import torch
+            from fcmatch.models import dtype_named, load
 
-            from fcmatch.models import load
-
-            dtype = None if config.dtype == "auto" else getattr(torch, config.dtype)
-            model, tokenizer = load(config.model, quantize=config.quantize, adapter=config.adapter, dtype=dtype)
+            model, tokenizer = load(config.model, quantize=config.quantize, adapter=config.adapter,
+                                    dtype=dtype_named(config.dtype))
             if config.quantize is None and hasattr(model, "merge_and_unload"):
                 # folding LoRA into full-precision weights is exact up to rounding and drops the
                 # adapter's extra matmuls from every decoding step

@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
+from fcmatch.models import DTYPES
+
 METHODS = ("lora", "qlora", "dora", "bitfit", "full")
 SCHEDULES = ("cosine", "linear", "constant")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 DISTRIBUTED = ("ddp", "fsdp")
 
 

@@ -211,14 +211,28 @@ static void gemm_pv(float *out, int64_t ldo, const float *P, int64_t ldp, int ro
     }
 }
 
+/* Row length of the per-thread buffers: the longest example, rounded up to whole 16-key blocks. */
+static int64_t padded_width(const int64_t *bounds, int64_t nseg) {
+    int64_t maxn = 0;
+    for (int64_t s = 0; s < nseg; s++) if (bounds[s + 1] - bounds[s] > maxn) maxn = bounds[s + 1] - bounds[s];
+    return (maxn + 15) / 16 * 16;
+}
+
+/* dst[d][j] = src[j * stride + d] for d < 64, j < n, zero up to the next 16-key block: an example's keys (or
+ * values) of one head transposed into a (64 x ld) buffer. */
+static void pack_transposed(float *dst, int64_t ld, const float *src, int64_t stride, int64_t n) {
+    int64_t padded = (n + 15) / 16 * 16;
+    for (int64_t d = 0; d < 64; d++) {
+        for (int64_t j = 0; j < n; j++) dst[d * ld + j] = src[j * stride + d];
+        for (int64_t j = n; j < padded; j++) dst[d * ld + j] = 0.0f;
+    }
+}
+
 /* Causal attention forward over packed examples, head_dim 64: q (T x H x 64), k and v (T x KV x 64), out
  * (T x H x 64), lse (H x T) per query row; bounds[0..nseg] the examples' starts (bounds[nseg] = T). */
 void fc_attention(float *out, float *lse, const float *q, const float *k, const float *v, const int64_t *bounds,
                   int64_t nseg, int64_t T, int64_t H, int64_t KV, float scale, int nthreads) {
-    const int64_t D = 64, group = H / KV;
-    int64_t maxn = 0;
-    for (int64_t s = 0; s < nseg; s++) if (bounds[s + 1] - bounds[s] > maxn) maxn = bounds[s + 1] - bounds[s];
-    int64_t ld = (maxn + 15) / 16 * 16;
+    const int64_t D = 64, group = H / KV, ld = padded_width(bounds, nseg);
     #pragma omp parallel num_threads(nthreads)
     {
         float *kt = aligned_alloc(64, sizeof(float) * D * ld);
@@ -226,11 +240,7 @@ void fc_attention(float *out, float *lse, const float *q, const float *k, const 
         #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < nseg * KV; task++) {
             int64_t seg = task / KV, g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
-            int64_t nk16 = (n + 15) / 16 * 16;
-            for (int64_t d = 0; d < D; d++) {
-                for (int64_t j = 0; j < n; j++) kt[d * ld + j] = k[((s + j) * KV + g) * D + d];
-                for (int64_t j = n; j < nk16; j++) kt[d * ld + j] = 0.0f;
-            }
+            pack_transposed(kt, ld, k + (s * KV + g) * D, KV * D, n);
             for (int64_t h = g * group; h < (g + 1) * group; h++) {
                 for (int64_t i0 = 0; i0 < n; i0 += 8) {
                     int rows = n - i0 < 8 ? (int)(n - i0) : 8;
@@ -281,10 +291,7 @@ static void gemm_wta(float *acc, const float *W, int64_t ldw, int rows, const fl
 void fc_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
                            const float *v, const float *out, const float *lse, const int64_t *bounds, int64_t nseg,
                            int64_t T, int64_t H, int64_t KV, float scale, int nthreads) {
-    const int64_t D = 64, group = H / KV;
-    int64_t maxn = 0;
-    for (int64_t s = 0; s < nseg; s++) if (bounds[s + 1] - bounds[s] > maxn) maxn = bounds[s + 1] - bounds[s];
-    int64_t ld = (maxn + 15) / 16 * 16;
+    const int64_t D = 64, group = H / KV, ld = padded_width(bounds, nseg);
     #pragma omp parallel num_threads(nthreads)
     {
         float *kt = aligned_alloc(64, sizeof(float) * D * ld), *vt = aligned_alloc(64, sizeof(float) * D * ld);
@@ -293,15 +300,9 @@ void fc_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
         #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < nseg * KV; task++) {
             int64_t seg = task / KV, g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
-            int64_t nk16 = (n + 15) / 16 * 16;
             const float *kg = k + (s * KV + g) * D, *vg = v + (s * KV + g) * D;
-            for (int64_t d = 0; d < D; d++) {
-                for (int64_t j = 0; j < n; j++) {
-                    kt[d * ld + j] = kg[j * KV * D + d];
-                    vt[d * ld + j] = vg[j * KV * D + d];
-                }
-                for (int64_t j = n; j < nk16; j++) kt[d * ld + j] = vt[d * ld + j] = 0.0f;
-            }
+            pack_transposed(kt, ld, kg, KV * D, n);
+            pack_transposed(vt, ld, vg, KV * D, n);
             memset(dka, 0, sizeof(float) * n * D);
             memset(dva, 0, sizeof(float) * n * D);
             for (int64_t h = g * group; h < (g + 1) * group; h++) {
