@@ -43,6 +43,7 @@ attainable matmul rate around the run, not an average that a noisy neighbour dra
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -170,6 +171,7 @@ def run_trl(steps: int, careful: bool) -> dict:
     return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
+@functools.cache  # the same replay serves the LoRA and the bf16 runs
 def step_work(steps: int) -> list[tuple[int, float]]:
     """(real tokens, useful FLOPs) of each of the first ``steps`` fcmatch steps, replaying its data order.
 
