@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fcmatch.train import kernels
-from fcmatch.train.fastlora import FastDropout, _LoraLinear, _SwiGLULora, drop_positions, speed_up_lora
+from fcmatch.train.fastlora import FastDropout, _GroupedLora, _LoraLinear, _SwiGLULora, drop_positions, speed_up_lora
 
 
 @pytest.fixture(autouse=True, params=["c-kernels", "torch-ops"])
@@ -106,6 +106,38 @@ def test_fused_function_matches_autograd_with_dropout(bias):
         assert torch.allclose(got, t.grad, atol=1e-5)
 
 
+def test_grouped_function_matches_autograd_with_dropout(kernel_path):
+    """q, k and v (or gate and up) as one function: one product with the stacked A matrices, dropout as a sparse
+    correction, the J masks one draw over J inputs; values and gradients are those of J separate LoRA layers
+    with those masks (different output widths, a bias, different scalings)."""
+    if kernel_path != "c-kernels":
+        pytest.skip("grouped adapters run on the C kernels; without them each layer takes _LoraLinear")
+    torch.manual_seed(0)
+    x = torch.randn(3, 13, 24, requires_grad=True)
+    widths = (24, 8, 8)
+    bases = tuple(_frozen_linear(24, width, bias=j == 1) for j, width in enumerate(widths))
+    weights = [w.requires_grad_() for width in widths for w in (torch.randn(4, 24), torch.randn(width, 4))]
+    scalings, p = (0.5, 0.7, 2.0), 0.3
+    grads = [torch.randn(3, 13, width) for width in widths]
+    torch.manual_seed(5)
+    outs = _GroupedLora.apply(x, bases, scalings, p, *weights)
+    torch.autograd.backward(outs, grads)
+    fused = [t.grad.clone() for t in (x, *weights)]
+    for t in (x, *weights):
+        t.grad = None
+    torch.manual_seed(5)  # the same positions: one draw over the three inputs
+    keep = torch.ones(3 * x.numel())
+    keep[drop_positions(3 * x.numel(), p)] = 0
+    keep = keep.view(3, *x.shape)
+    reference = [base(x) + scaling * ((x * keep[j] / (1 - p)) @ weights[2 * j].t()) @ weights[2 * j + 1].t()
+                 for j, (base, scaling) in enumerate(zip(bases, scalings, strict=True))]
+    for got, want in zip(outs, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+    torch.autograd.backward(reference, grads)
+    for got, t in zip(fused, (x, *weights), strict=True):
+        torch.testing.assert_close(got, t.grad, rtol=1e-5, atol=1e-4)
+
+
 def test_fused_function_skips_gradients_nobody_needs():
     x = torch.randn(5, 6)  # e.g. the first layer's input: embeddings frozen
     lora_a = torch.randn(2, 6, requires_grad=True)
@@ -150,11 +182,14 @@ def test_fused_qlora_matches_peft(tiny_model_dir, monkeypatch):
 
 
 def _count_calls(monkeypatch) -> list[int]:
-    """A list that gets one item per call of either fused autograd function (a down layer inside an MLP: one)."""
+    """A list that gets one item per layer run by a fused autograd function (a down layer inside an MLP: one; a
+    grouped call of q, k and v: three)."""
     calls: list[int] = []
     for function in (_LoraLinear, _SwiGLULora):
         apply = function.apply
         monkeypatch.setattr(function, "apply", lambda *a, apply=apply: calls.append(1) or apply(*a))
+    grouped = _GroupedLora.apply
+    monkeypatch.setattr(_GroupedLora, "apply", lambda *a: calls.extend([1] * len(a[1])) or grouped(*a))
     return calls
 
 
@@ -170,20 +205,27 @@ def _peft_model(tiny_model_dir, dropout: float):
 
 
 def test_fused_lora_matches_peft(tiny_model_dir, monkeypatch):
+    from fcmatch.train import fastlora
+
     reference = _peft_model(tiny_model_dir, 0.0)
     fused = copy.deepcopy(reference)
     counts = speed_up_lora(fused)
     assert counts["fused"] > 0 and counts["dropout"] == 0  # p = 0 stays peft's Identity
-    ids = torch.randint(0, 200, (2, 11))
+    ids = torch.randint(0, 200, (1, 11))  # one row, as training packs them: the rotary attention and grouped q/k/v
     losses = []
     for model in (reference, fused):
         model.train()
-        loss = model(input_ids=ids, labels=ids).loss
+        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
         loss.backward()
         losses.append(loss)
     calls = _count_calls(monkeypatch)
-    fused(input_ids=ids)
+    grouped = []
+    monkeypatch.setattr(fastlora, "_GroupedLora", type("Counted", (), {"apply": lambda *a: grouped.append(len(a[1]))
+                                                                        or _GroupedLora.apply(*a)}))
+    fused(input_ids=ids, use_cache=False)  # as in training (no KV cache): the fused attention
     assert len(calls) == counts["fused"]  # every adapted layer took the fused path
+    if kernels.library() is not None:  # q, k and v together, gate and up together, in each of the 2 layers
+        assert sorted(grouped) == [2, 2, 3, 3]
     assert torch.allclose(losses[0], losses[1], atol=1e-6)
     grads = {n: p.grad for n, p in reference.named_parameters() if p.requires_grad}
     for name, param in fused.named_parameters():
@@ -237,12 +279,13 @@ def test_fused_lora_leaves_mixed_precision_to_peft(tiny_model_dir):
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
-def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout):
+def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout, monkeypatch):
     """The down layer's SwiGLU function gives the per-layer fused path's loss and gradients, dropout included
     (the same seed draws the same positions: gate, up, then down)."""
     from conftest import assert_same_training_step
     from fcmatch.train import fastlora
 
+    monkeypatch.setattr(fastlora, "_project", lambda x, layers: tuple(layer(x) for layer in layers))  # no grouping
     reference = _peft_model(tiny_model_dir, dropout)
     speed_up_lora(reference)
     for module in reference.modules():  # the reference keeps the per-layer functions only

@@ -93,10 +93,38 @@ def test_drop_positions_follow_torch_seed_and_grow_their_buffer():
     assert torch.equal(first, kernels.drop_positions(5000, 0.3)) and not torch.equal(first, second)
     # a buffer too small for the draw says so (-1); the wrapper retries the same seed with room
     out = torch.empty(3, dtype=torch.int64)
-    assert kernels.library().fc_drop_positions(out.data_ptr(), 3, 1000, math.log1p(-0.5), 7) == -1
+    draw = kernels.library().fc_drop_positions
+    assert draw(out.data_ptr(), 3, 1000, math.log1p(-0.5), 7, kernels.DROP_SEGMENT, 2) == -1
     full = torch.empty(2000, dtype=torch.int64)
-    count = kernels.library().fc_drop_positions(full.data_ptr(), 2000, 1000, math.log1p(-0.5), 7)
+    count = draw(full.data_ptr(), 2000, 1000, math.log1p(-0.5), 7, kernels.DROP_SEGMENT, 2)
     assert 400 < count < 600 and torch.equal(out, full[:3])
+
+
+def test_drop_positions_in_segments_keep_the_law_and_ignore_the_thread_count(monkeypatch):
+    """Segments drawn in parallel from streams of one seed: the same positions on 1 and 2 threads, sorted and
+    unique, the rate right in every segment and across the segment boundaries."""
+    monkeypatch.setattr(kernels, "DROP_SEGMENT", 1000)
+    n, p = 400_000, 0.05
+    draws = []
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            torch.manual_seed(11)
+            draws.append(kernels.drop_positions(n, p))
+    finally:
+        torch.set_num_threads(threads)
+    positions = draws[0]
+    assert torch.equal(positions, draws[1])
+    assert bool((positions[1:] > positions[:-1]).all()) and int(positions[0]) >= 0 and int(positions[-1]) < n
+    mask = torch.zeros(n)
+    mask[positions] = 1
+    se = math.sqrt(p * (1 - p) / n)
+    assert abs(float(mask.mean()) - p) < 5 * se
+    edges = mask.view(-1, 1000)[:, [0, 999]]  # the first and last element of every segment
+    assert abs(float(edges.mean()) - p) < 5 * math.sqrt(p * (1 - p) / edges.numel())
+    first, second = mask.view(-1, 1000)[:200].sum(1), mask.view(-1, 1000)[200:].sum(1)
+    assert not torch.equal(first, second)  # segments draw from different streams
 
 
 def test_kernels_can_be_turned_off(monkeypatch):

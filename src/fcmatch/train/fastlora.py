@@ -120,7 +120,12 @@ def _adapter_forward(ctx: Any, flat: torch.Tensor, lora_a: torch.Tensor, lora_b:
     and the drop positions (None when p = 0), and keeps base, scaling and 1/(1-p) on ``ctx`` for backward."""
     positions = drop_positions(flat.numel(), p) if p > 0 else None
     scale = 1.0 / (1.0 - p)
-    low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
+    if positions is not None and kernels.usable(flat, lora_a):  # no dropped copy: see _GroupedLora
+        low = torch.mm(flat, lora_a.t())
+        kernels.lora_drop_low(low, flat, lora_a, positions, 1)
+        low.mul_(scale)
+    else:
+        low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
     out = base(flat).addmm_(low, lora_b.t(), alpha=scaling)
     ctx.base, ctx.scaling, ctx.scale = base, scaling, scale
     return out, low, positions
@@ -182,13 +187,95 @@ class _LoraLinear(torch.autograd.Function):
         grad_low, grad_b = _low_grads(ctx, g, lora_b, low, ctx.needs_input_grad[2])
         grad_a = None
         if ctx.needs_input_grad[1]:
-            # rebuilt here rather than kept from forward: 4 bytes per input element per adapter
-            dropped = flat if positions is None else _dropped(flat, positions, ctx.scale)
-            grad_a = torch.mm(grad_low.t(), dropped)
+            if positions is not None and kernels.usable(flat, grad_low):  # no dropped copy: see _GroupedLora
+                grad_a = torch.mm(grad_low.t(), flat)
+                kernels.lora_drop_grad_a(grad_a, grad_low, flat, positions, 1)
+                grad_a.mul_(ctx.scale)
+            else:  # rebuilt here rather than kept from forward: 4 bytes per input element per adapter
+                dropped = flat if positions is None else _dropped(flat, positions, ctx.scale)
+                grad_a = torch.mm(grad_low.t(), dropped)
         grad_x = None
         if ctx.needs_input_grad[0]:
             grad_x = _input_grad(ctx, g, grad_low, lora_a, positions).view(*grad.shape[:-1], flat.shape[-1])
         return grad_x, grad_a, grad_b, None, None, None
+
+
+class _GroupedLora(torch.autograd.Function):
+    """base_j(x) + scaling_j * (D_j(x) A_j^T) B_j^T for J adapters that read one input x (q, k and v; gate and
+    up), each with its own dropout D_j, as one function (C kernels, fp32 CPU tensors).
+
+    One product x [A_1; ...; A_J]^T serves every adapter, and dropout is a sparse correction of it: the dropped
+    elements' terms (5% of the product's work at p = 0.05) are subtracted by ``kernels.lora_drop_low``, so no
+    dropped copy of x is written, in forward or backward. The J masks are one draw of positions over J * x.numel()
+    elements: the same law as J independent draws. Backward does the same for lora_A's gradients and for the input
+    gradient, which it sums over the adapters into one tensor (``addmm_`` in place) rather than leaving J tensors
+    for autograd to add.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, bases: tuple[nn.Module, ...], scalings: tuple[float, ...], p: float,
+                *weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        flat = x.reshape(-1, x.shape[-1])
+        lora_as, lora_bs = weights[0::2], weights[1::2]
+        blocks, rank = len(bases), lora_as[0].shape[0]
+        stacked = torch.cat(lora_as)
+        low = torch.mm(flat, stacked.t())
+        positions = drop_positions(blocks * flat.numel(), p) if p > 0 else None
+        scale = 1.0 / (1.0 - p)
+        if positions is not None:
+            kernels.lora_drop_low(low, flat, stacked, positions, blocks)
+            low.mul_(scale)
+        outs = []
+        for j, (base, lora_b, scaling) in enumerate(zip(bases, lora_bs, scalings, strict=True)):
+            out = base(flat).addmm_(low[:, j * rank:(j + 1) * rank], lora_b.t(), alpha=scaling)
+            outs.append(out.view(*x.shape[:-1], out.shape[-1]))
+        ctx.bases, ctx.scalings, ctx.scale, ctx.rank = bases, scalings, scale, rank
+        ctx.save_for_backward(flat, low, positions, *weights)
+        return tuple(outs)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        flat, low, positions, *weights = ctx.saved_tensors
+        lora_as, lora_bs = weights[0::2], weights[1::2]
+        blocks, rank = len(ctx.bases), ctx.rank
+        gs = [g.reshape(-1, g.shape[-1]) for g in grads]
+        grad_low = torch.cat([torch.mm(g, lora_b).mul_(scaling)
+                              for g, lora_b, scaling in zip(gs, lora_bs, ctx.scalings, strict=True)], dim=1)
+        needs = ctx.needs_input_grad[4:]
+        grad_weights: list[torch.Tensor | None] = [None] * len(weights)
+        if any(needs[0::2]):
+            grad_a = torch.mm(grad_low.t(), flat)
+            if positions is not None:
+                kernels.lora_drop_grad_a(grad_a, grad_low, flat, positions, blocks)
+                grad_a.mul_(ctx.scale)
+            grad_weights[0::2] = grad_a.split(rank)
+        for j, (g, scaling) in enumerate(zip(gs, ctx.scalings, strict=True)):
+            if needs[2 * j + 1]:  # (low^T g)^T: see _low_grads
+                grad_weights[2 * j + 1] = torch.mm(low[:, j * rank:(j + 1) * rank].t(), g).mul_(scaling).t().contiguous()
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            stacked = torch.cat(lora_as)
+            back = torch.mm(grad_low, stacked)
+            if positions is not None:
+                kernels.lora_drop_back(back, grad_low, stacked, positions, blocks)
+            grad_x = back
+            for j, (g, base) in enumerate(zip(gs, ctx.bases, strict=True)):
+                grad_x.addmm_(g, _dense_weight(base, g.dtype), beta=ctx.scale if j == 0 and positions is not None else 1.0)
+            grad_x = grad_x.view(*grads[0].shape[:-1], flat.shape[-1])
+        return (grad_x, None, None, None, *grad_weights)
+
+
+def _project(x: torch.Tensor, layers: tuple[nn.Module, ...]) -> tuple[torch.Tensor, ...]:
+    """``tuple(layer(x) for layer in layers)``, as one ``_GroupedLora`` call when every layer is a fused LoRA layer
+    over a frozen base with the same rank and dropout and the C kernels take ``x``; otherwise layer by layer."""
+    names = [layer._cpu_function(x) if isinstance(layer, _FusedForward) else None for layer in layers]
+    if None not in names and kernels.usable(x):
+        args = [layer._function_args(name) for layer, name in zip(layers, names, strict=True)]
+        if len({a[0].shape[0] for a in args}) == 1 and len({a[4] for a in args}) == 1 \
+                and kernels.usable(*(t for a in args for t in a[:2])):
+            weights = [t for a in args for t in a[:2]]
+            return _GroupedLora.apply(x, tuple(a[2] for a in args), tuple(a[3] for a in args), args[0][4], *weights)
+    return tuple(layer(x) for layer in layers)
 
 
 def _frozen(base: nn.Module) -> bool:
@@ -292,7 +379,7 @@ class _FusedSwiGLU:
         name = down._cpu_function(x) if isinstance(down, _FusedForward) and _is_silu(self.act_fn) else None
         if name is None:
             return super().forward(x)
-        gate, up = self.gate_proj(x), self.up_proj(x)
+        gate, up = _project(x, (self.gate_proj, self.up_proj))
         if gate.dtype != x.dtype or up.dtype != x.dtype:
             return down(self.act_fn(gate) * up)
         return _SwiGLULora.apply(gate, up, *down._function_args(name))
@@ -384,9 +471,8 @@ class _FusedRotaryAttention:
 
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
-        query = self.q_proj(hidden_states).view(hidden_shape)
-        key = self.k_proj(hidden_states).view(hidden_shape)
-        value = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
+        query, key, value = _project(hidden_states, (self.q_proj, self.k_proj, self.v_proj))
+        query, key, value = query.view(hidden_shape), key.view(hidden_shape), value.view(hidden_shape).transpose(1, 2)
         query, key = _Rotary.apply(query.contiguous(), key.contiguous(), cos, sin)
         attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
         output, weights = attention(self, query.transpose(1, 2), key.transpose(1, 2), value, attention_mask,

@@ -38,25 +38,52 @@ static uint64_t xoshiro(uint64_t s[4]) {
     return result;
 }
 
-/* Dropout positions: the sorted flat indices in [0, n) of an i.i.d. Bernoulli(p) sequence, drawn as geometric
- * gaps G = floor(log(U) / log(1-p)) + 1 with U uniform on (0, 1] (53 bits), P(G > k) = (1-p)^k. Writes at most
- * cap positions to out and returns how many it wrote; returns -1 if cap was too small. */
-int64_t fc_drop_positions(int64_t *out, int64_t cap, int64_t n, double log_keep, uint64_t seed) {
+/* Dropout positions: the sorted flat indices in [start, start + n) of an i.i.d. Bernoulli(p) sequence, drawn as
+ * geometric gaps G = floor(log(U) / log(1-p)) + 1 with U uniform on (0, 1] (53 bits), P(G > k) = (1-p)^k. Writes
+ * at most cap positions to out and returns how many it wrote; returns -1 if cap was too small. */
+static int64_t drop_segment(int64_t *out, int64_t cap, int64_t start, int64_t n, double log_keep, uint64_t seed) {
     uint64_t s[4], mix = seed;
     for (int j = 0; j < 4; j++) s[j] = splitmix64(&mix);
     double u[256];
-    int64_t count = 0, last = -1;
+    int64_t count = 0, last = start - 1;
     while (1) {
         for (int j = 0; j < 256; j++) u[j] = (double)((xoshiro(s) >> 11) + 1) * 0x1.0p-53;
         #pragma omp simd
         for (int j = 0; j < 256; j++) u[j] = floor(log(u[j]) / log_keep);
         for (int j = 0; j < 256; j++) {
             last += (int64_t)u[j] + 1;
-            if (last >= n) return count;
+            if (last >= start + n) return count;
             if (count == cap) return -1;
             out[count++] = last;
         }
     }
+}
+
+/* The positions in [0, n), in segments of `segment` elements drawn independently and in parallel (the union of
+ * independent Bernoulli(p) sequences over disjoint ranges is one). Segment k > 0 seeds its stream with
+ * seed ^ (k * an odd constant) through splitmix64, so the result depends on the seed only, not on the threads;
+ * a single segment is the stream of `seed` itself. Segment k writes into its share of out, proportional to its
+ * length, and the shares are then closed up. Returns the count, or -1 if a share was too small. */
+int64_t fc_drop_positions(int64_t *out, int64_t cap, int64_t n, double log_keep, uint64_t seed, int64_t segment,
+                          int nthreads) {
+    int64_t nseg = (n + segment - 1) / segment;
+    if (nseg <= 1) return drop_segment(out, cap, 0, n, log_keep, seed);
+    int64_t *counts = malloc(sizeof(int64_t) * nseg);
+    #pragma omp parallel for num_threads(nthreads) schedule(static)
+    for (int64_t k = 0; k < nseg; k++) {
+        int64_t start = k * segment, len = n - start < segment ? n - start : segment;
+        int64_t first = (int64_t)((double)cap * start / n), share = (int64_t)((double)cap * (start + len) / n) - first;
+        counts[k] = drop_segment(out + first, share, start, len, log_keep, seed ^ ((uint64_t)k * 0xd1b54a32d192ed03ULL));
+    }
+    int64_t total = 0;
+    for (int64_t k = 0; k < nseg; k++) {
+        if (counts[k] < 0) { total = -1; break; }
+        int64_t first = (int64_t)((double)cap * (k * segment) / n);
+        memmove(out + total, out + first, sizeof(int64_t) * counts[k]);
+        total += counts[k];
+    }
+    free(counts);
+    return total;
 }
 
 /* Dropout with known positions in one pass: out = x * scale with the sorted flat positions zeroed, n elements.
@@ -80,6 +107,101 @@ void fc_dropped(float *out, const float *x, const int64_t *pos, int64_t npos, in
 void fc_zero_positions(float *x, const int64_t *pos, int64_t npos, int nthreads) {
     #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < npos; k++) x[pos[k]] = 0.0f;
+}
+
+/* Dropout of several LoRA adapters that read the same (rows x in) input x, as a sparse correction after the
+ * products with x itself. The adapters' A matrices are stacked into a (blocks * rank) x in matrix a, and the
+ * dropped positions of adapter j are the sorted flat indices pos in [j * rows * in, (j + 1) * rows * in). With
+ * D_j(x) = x with adapter j's positions zeroed (the 1/(1-p) scaling is left to the caller):
+ *   fc_lora_drop_low:    low[t][j*rank + c] -= x[t][i] a[j*rank + c][i]           (low = x a^T -> D_j(x) A_j^T)
+ *   fc_lora_drop_back:   back[t][i] -= sum_c grad_low[t][j*rank + c] a[j*rank + c][i]
+ *                                                               (back = grad_low a -> sum_j D_j(grad_low_j A_j))
+ *   fc_lora_drop_grad_a: grad_a[j*rank + c][i] -= grad_low[t][j*rank + c] x[t][i]  (grad_low^T x -> grad_low_j^T D_j(x))
+ * for every dropped (t, i) of adapter j. At p = 0.05 that is 5% of the dense products' work, and no dropped
+ * copy of x is ever written. Threads take contiguous row ranges (their positions found by binary search per
+ * adapter), so low and back need no locks; grad_a's columns are shared, so each thread sums into its own
+ * transposed buffer first. */
+static float *transposed(const float *a, int64_t rows, int64_t cols) {
+    float *at = malloc(sizeof(float) * rows * cols);
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) at[c * rows + r] = a[r * cols + c];
+    return at;
+}
+
+/* Runs BODY for every dropped (t, i) of adapter j in this thread's rows [t0, t1), row by row so that row t of
+ * the input stays in cache for all the adapters; e = t * in + i. */
+#define FOR_DROPPED(...)                                                                                  \
+    int64_t *next = malloc(sizeof(int64_t) * 2 * blocks), *stop = next + blocks;                          \
+    for (int64_t j = 0; j < blocks; j++) {                                                                 \
+        next[j] = lower_bound(pos, npos, j * n + t0 * in);                                                 \
+        stop[j] = lower_bound(pos, npos, j * n + t1 * in);                                                 \
+    }                                                                                                      \
+    for (int64_t t = t0; t < t1; t++)                                                                      \
+        for (int64_t j = 0; j < blocks; j++)                                                               \
+            for (int64_t end = j * n + (t + 1) * in; next[j] < stop[j] && pos[next[j]] < end; next[j]++) { \
+                int64_t e = pos[next[j]] - j * n, i = e - t * in;                                          \
+                (void)i;                                                                                   \
+                __VA_ARGS__                                                                                \
+            }                                                                                              \
+    free(next);
+
+#define THREAD_ROWS                                                                                        \
+    int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();                                         \
+    int64_t t0 = rows * id / nt, t1 = rows * (id + 1) / nt;
+
+void fc_lora_drop_low(float *low, const float *x, const float *a, const int64_t *pos, int64_t npos, int64_t rows,
+                      int64_t in, int64_t blocks, int64_t rank, int nthreads) {
+    int64_t width = blocks * rank, n = rows * in;
+    float *at = transposed(a, width, in);
+    #pragma omp parallel num_threads(nthreads)
+    {
+        THREAD_ROWS
+        FOR_DROPPED({
+            float xv = x[e], *out = low + t * width + j * rank;
+            const float *ar = at + i * width + j * rank;
+            _Pragma("omp simd")
+            for (int64_t c = 0; c < rank; c++) out[c] -= xv * ar[c];
+        })
+    }
+    free(at);
+}
+
+void fc_lora_drop_back(float *back, const float *grad_low, const float *a, const int64_t *pos, int64_t npos,
+                       int64_t rows, int64_t in, int64_t blocks, int64_t rank, int nthreads) {
+    int64_t width = blocks * rank, n = rows * in;
+    float *at = transposed(a, width, in);
+    #pragma omp parallel num_threads(nthreads)
+    {
+        THREAD_ROWS
+        FOR_DROPPED({
+            const float *g = grad_low + t * width + j * rank, *ar = at + i * width + j * rank;
+            float dot = 0.0f;
+            _Pragma("omp simd reduction(+:dot)")
+            for (int64_t c = 0; c < rank; c++) dot += g[c] * ar[c];
+            back[e] -= dot;
+        })
+    }
+    free(at);
+}
+
+void fc_lora_drop_grad_a(float *grad_a, const float *grad_low, const float *x, const int64_t *pos, int64_t npos,
+                         int64_t rows, int64_t in, int64_t blocks, int64_t rank, int nthreads) {
+    int64_t width = blocks * rank, n = rows * in;
+    #pragma omp parallel num_threads(nthreads)
+    {
+        THREAD_ROWS
+        float *acc = calloc(in * width, sizeof(float));
+        FOR_DROPPED({
+            float xv = x[e], *out = acc + i * width + j * rank;
+            const float *g = grad_low + t * width + j * rank;
+            _Pragma("omp simd")
+            for (int64_t c = 0; c < rank; c++) out[c] += g[c] * xv;
+        })
+        #pragma omp critical
+        for (int64_t i = 0; i < in; i++)
+            for (int64_t c = 0; c < width; c++) grad_a[c * in + i] -= acc[i * width + c];
+        free(acc);
+    }
 }
 
 /* hidden = silu(gate) * up, n elements. */

@@ -5,6 +5,9 @@
   with the logarithms vectorised: 3-5x cheaper than drawing the gaps with torch.
 - ``dropped``: dropout with drawn positions in one pass (scale and zero), instead of a scaling pass and an
   ``index_fill_``; ``zero_positions`` zeroes them in place (a LoRA input gradient), on both threads.
+- ``lora_drop_low`` / ``lora_drop_back`` / ``lora_drop_grad_a``: dropout of several adapters that read one input
+  (q, k and v; gate and up) as sparse corrections of the dense products with the input itself, so that no
+  dropped copy is written and one product serves every adapter (``fastlora._GroupedLora``).
 - ``swiglu`` / ``swiglu_backward``: ``silu(gate) * up`` in one pass, and its backward (the down layer's input,
   the gradients of gate and up) in one pass instead of five.
 - ``rotary``: Llama's rotary embedding of queries or keys in one pass each way, instead of rotate_half's
@@ -43,9 +46,12 @@ _PORTABLE_FLAGS = ("-O3", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=g
 
 _P, _I64, _F32, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
 _SIGNATURES = {
-    "fc_drop_positions": (_P, _I64, _I64, ctypes.c_double, ctypes.c_uint64),
+    "fc_drop_positions": (_P, _I64, _I64, ctypes.c_double, ctypes.c_uint64, _I64, _INT),
     "fc_dropped": (_P, _P, _P, _I64, _I64, _F32, _INT),
     "fc_zero_positions": (_P, _P, _I64, _INT),
+    "fc_lora_drop_low": (_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64, _INT),
+    "fc_lora_drop_back": (_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64, _INT),
+    "fc_lora_drop_grad_a": (_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64, _INT),
     "fc_swiglu": (_P, _P, _P, _I64, _INT),
     "fc_swiglu_backward": (_P, _P, _P, _P, _P, _I64, _INT),
     "fc_rotary": (_P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT),
@@ -130,17 +136,25 @@ def _ptr(tensor: torch.Tensor) -> int:
     return tensor.data_ptr()
 
 
+DROP_SEGMENT = 1 << 18  # elements per independently seeded stream of drop_positions (drawn in parallel)
+
+
 def drop_positions(n: int, p: float) -> torch.Tensor:
-    """Sorted int64 flat indices in [0, n), each present independently with probability 0 < p < 1."""
+    """Sorted int64 flat indices in [0, n), each present independently with probability 0 < p < 1.
+
+    Segments of ``DROP_SEGMENT`` elements draw in parallel from streams derived from one seed (drawn from torch's
+    generator), so the result depends on that seed only, not on the thread count."""
     seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+    segments = -(-n // DROP_SEGMENT)
     expected = n * p
-    cap = int(expected + 8 * math.sqrt(expected) + 64)
+    cap = int(expected + 8 * math.sqrt(expected * segments) + 64 * segments)  # 8 standard deviations per segment
     while True:
         out = torch.empty(cap, dtype=torch.int64)
-        count = library().fc_drop_positions(_ptr(out), cap, n, math.log1p(-p), seed)
+        count = library().fc_drop_positions(_ptr(out), cap, n, math.log1p(-p), seed, DROP_SEGMENT,
+                                            torch.get_num_threads())
         if count >= 0:
             return out[:count]
-        cap *= 2  # 8 standard deviations short: the same seed again, with room
+        cap *= 2  # a segment fell short: the same seed again, with room
 
 
 def dropped(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Tensor:
@@ -154,6 +168,31 @@ def dropped(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Ten
 def zero_positions(x: torch.Tensor, positions: torch.Tensor) -> None:
     """In place: zero the flat ``positions`` of ``x``."""
     library().fc_zero_positions(_ptr(x), _ptr(positions), positions.numel(), torch.get_num_threads())
+
+
+def lora_drop_low(low: torch.Tensor, x: torch.Tensor, a: torch.Tensor, positions: torch.Tensor, blocks: int) -> None:
+    """In place: (tokens, blocks*r) ``low`` = x a^T for ``blocks`` stacked (r, in) adapters ``a`` becomes
+    [D_j(x) A_j^T]_j (unscaled), adapter j's dropped positions being the sorted flat ``positions`` in
+    [j * x.numel(), (j + 1) * x.numel())."""
+    rows, n_in = x.shape
+    library().fc_lora_drop_low(_ptr(low), _ptr(x), _ptr(a), _ptr(positions), positions.numel(), rows, n_in, blocks,
+                               a.shape[0] // blocks, torch.get_num_threads())
+
+
+def lora_drop_back(back: torch.Tensor, grad_low: torch.Tensor, a: torch.Tensor, positions: torch.Tensor,
+                   blocks: int) -> None:
+    """In place: (tokens, in) ``back`` = grad_low a becomes sum_j D_j(grad_low_j A_j) (unscaled)."""
+    rows, n_in = back.shape
+    library().fc_lora_drop_back(_ptr(back), _ptr(grad_low), _ptr(a), _ptr(positions), positions.numel(), rows, n_in,
+                                blocks, a.shape[0] // blocks, torch.get_num_threads())
+
+
+def lora_drop_grad_a(grad_a: torch.Tensor, grad_low: torch.Tensor, x: torch.Tensor, positions: torch.Tensor,
+                     blocks: int) -> None:
+    """In place: (blocks*r, in) ``grad_a`` = grad_low^T x becomes [grad_low_j^T D_j(x)]_j (unscaled)."""
+    rows, n_in = x.shape
+    library().fc_lora_drop_grad_a(_ptr(grad_a), _ptr(grad_low), _ptr(x), _ptr(positions), positions.numel(), rows,
+                                  n_in, blocks, grad_a.shape[0] // blocks, torch.get_num_threads())
 
 
 def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
