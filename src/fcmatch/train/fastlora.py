@@ -24,6 +24,11 @@ several active adapters, a LoRA bias, a trainable base, extra arguments, an inpu
 adapter's, as with a bf16 base and peft's fp32 adapters on a GPU) take peft's own forward; non-CPU tensors
 over an ``nn.Linear`` take the same sum as one ``addmm`` with ``F.dropout``.
 
+Grouped layers. With the C kernels, the adapters that read one input (q, k and v in a Llama attention, gate and up
+in its MLP) run as one function, ``_GroupedLora``: one product with the stacked A matrices, dropout as a sparse
+correction of it (no dropped copy in forward or backward), and the input gradient summed in place instead of by
+autograd. Single layers with the kernels use the same correction for D(x) A^T and lora_A's gradient.
+
 Gated MLP. In a Llama-style MLP, ``down(silu(gate(x)) * up(x))``, the down layer's function also computes the
 gated product (``_SwiGLULora``): backward keeps gate(x) and up(x) and recomputes the rest, instead of the four
 (tokens x intermediate) tensors autograd keeps (gate output, its SiLU, up output, their product).
