@@ -1,15 +1,6 @@
-"""CPU fast paths for peft's LoRA layers: cheap dropout and a fused adapter layer that keeps little for backward.
+"""CPU fast paths for peft's LoRA layers: fused adapter layers that keep little for backward.
 
-Dropout. peft applies ``nn.Dropout`` to the input of every adapter: on SmolLM2 with adapters on all linear layers
-that is 210 masks over (tokens x 576..1536) per micro-batch, and ``torch.bernoulli_`` spends about 10 ns per
-element on a CPU. Here the dropped positions are drawn directly: the gaps between successive dropped elements
-of an i.i.d. Bernoulli(p) sequence are geometric, so ``drop_positions`` draws about n*p uniforms (20x fewer
-than n at p = 0.05) and turns them into gaps by the inverse CDF. The result has the same law as
-``nn.Dropout``'s mask (each element dropped independently with probability p, survivors scaled by
-1/(1-p), a fresh draw for every adapter and call), drawn from torch's seeded CPU generator, so runs stay
-reproducible and resumable. Applying it is one scaling pass plus an ``index_fill_`` of the ~5% dropped
-elements; backward keeps the positions (0.4 bytes per element at p = 0.05), not a mask or a copy.
-Other devices use ``F.dropout``, which is fast there.
+Dropout (``fcmatch.train.dropout``): the dropped positions are drawn directly, as geometric gaps.
 
 Fused layer. peft computes ``base(x) + lora_B(lora_A(dropout(x))) * scaling`` as separate autograd nodes: two
 extra passes over the (tokens x out) output per adapter, and for backward every adapter keeps its own
@@ -37,7 +28,6 @@ gated product (``_SwiGLULora``): backward keeps gate(x) and up(x) and recomputes
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import torch
@@ -45,67 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fcmatch.train import kernels
-
-
-def drop_positions(n: int, p: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Sorted flat indices in [0, n), each present independently with probability ``p`` (int64).
-
-    The gap from one dropped index to the next is geometric, G = floor(log(U) / log(1-p)) + 1 with U uniform
-    on (0, 1], so P(G > k) = (1-p)^k: exactly the spacing of an i.i.d. Bernoulli(p) sequence. On CPU with the
-    C kernels the uniforms come from a xoshiro256** stream seeded by one draw from torch's generator
-    (``kernels.drop_positions``); otherwise they are drawn in float64 from torch's generator, about
-    n*p + 6 sqrt(n*p) of them, more only if those fall short of n.
-    """
-    if n == 0 or p <= 0:
-        return torch.empty(0, dtype=torch.int64, device=device)
-    if p >= 1:
-        return torch.arange(n, device=device)
-    if torch.device(device).type == "cpu" and kernels.library() is not None:
-        return kernels.drop_positions(n, p)
-    log_keep = math.log1p(-p)
-    parts, last = [], -1
-    while last < n - 1:
-        expected = (n - 1 - last) * p
-        count = int(expected + 6 * math.sqrt(expected) + 16)
-        uniform = torch.rand(count, dtype=torch.float64, device=device).neg_().add_(1)  # (0, 1]
-        gaps = uniform.log_().div_(log_keep).floor_().add_(1).to(torch.int64)
-        positions = gaps.cumsum_(0).add_(last)
-        parts.append(positions)
-        last = int(positions[-1])
-    positions = torch.cat(parts) if len(parts) > 1 else parts[0]
-    return positions[: int(torch.searchsorted(positions, n))]
-
-
-def _dropped(x: torch.Tensor, positions: torch.Tensor, scale: float) -> torch.Tensor:
-    """A new tensor: ``x`` scaled by ``scale`` with the flat ``positions`` zeroed."""
-    if kernels.usable(x):
-        return kernels.dropped(x, positions, scale)
-    return x.reshape(-1).mul(scale).index_fill_(0, positions, 0.0).view(x.shape)
-
-
-class _Dropout(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, p: float) -> torch.Tensor:
-        positions = drop_positions(x.numel(), p)
-        ctx.save_for_backward(positions)
-        ctx.scale = 1.0 / (1.0 - p)
-        return _dropped(x, positions, ctx.scale)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        (positions,) = ctx.saved_tensors
-        return _dropped(grad, positions, ctx.scale), None
-
-
-class FastDropout(nn.Dropout):
-    """``nn.Dropout`` whose CPU masks come from ``drop_positions`` (see the module docstring)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
-        return _Dropout.apply(x, self.p)
+from fcmatch.train.dropout import FastDropout, drop_copy, drop_positions
 
 
 def _dense_weight(base: nn.Module, dtype: torch.dtype) -> torch.Tensor:
@@ -130,10 +60,16 @@ def _adapter_forward(ctx: Any, flat: torch.Tensor, lora_a: torch.Tensor, lora_b:
         kernels.lora_drop_low(low, flat, lora_a, positions, 1)
         low.mul_(scale)
     else:
-        low = (flat if positions is None else _dropped(flat, positions, scale)) @ lora_a.t()
+        low = (flat if positions is None else drop_copy(flat, positions, scale)) @ lora_a.t()
     out = base(flat).addmm_(low, lora_b.t(), alpha=scaling)
     ctx.base, ctx.scaling, ctx.scale = base, scaling, scale
     return out, low, positions
+
+
+def _grad_b(low: torch.Tensor, g: torch.Tensor, scaling: float) -> torch.Tensor:
+    """lora_B's gradient scaling * g^T low as (low^T g)^T: MKL runs that (r, tokens) x (tokens, out) product about
+    twice as fast as g^T low on CPU."""
+    return torch.mm(low.t(), g).mul_(scaling).t().contiguous()
 
 
 def _low_grads(ctx: Any, g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tensor,
@@ -142,8 +78,7 @@ def _low_grads(ctx: Any, g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tenso
     grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)
     if not wants_b:
         return grad_low, None
-    # (low^T g)^T: MKL runs this (r, tokens) x (tokens, out) product about twice as fast as g^T low on CPU
-    return grad_low, torch.mm(low.t(), g).mul_(ctx.scaling).t().contiguous()
+    return grad_low, _grad_b(low, g, ctx.scaling)
 
 
 def _input_grad(ctx: Any, g: torch.Tensor, grad_low: torch.Tensor, lora_a: torch.Tensor,
@@ -197,7 +132,7 @@ class _LoraLinear(torch.autograd.Function):
                 kernels.lora_drop_grad_a(grad_a, grad_low, flat, positions, 1)
                 grad_a.mul_(ctx.scale)
             else:  # rebuilt here rather than kept from forward: 4 bytes per input element per adapter
-                dropped = flat if positions is None else _dropped(flat, positions, ctx.scale)
+                dropped = flat if positions is None else drop_copy(flat, positions, ctx.scale)
                 grad_a = torch.mm(grad_low.t(), dropped)
         grad_x = None
         if ctx.needs_input_grad[0]:
@@ -255,17 +190,19 @@ class _GroupedLora(torch.autograd.Function):
                 grad_a.mul_(ctx.scale)
             grad_weights[0::2] = grad_a.split(rank)
         for j, (g, scaling) in enumerate(zip(gs, ctx.scalings, strict=True)):
-            if needs[2 * j + 1]:  # (low^T g)^T: see _low_grads
-                grad_weights[2 * j + 1] = torch.mm(low[:, j * rank:(j + 1) * rank].t(), g).mul_(scaling).t().contiguous()
+            if needs[2 * j + 1]:
+                grad_weights[2 * j + 1] = _grad_b(low[:, j * rank:(j + 1) * rank], g, scaling)
         grad_x = None
         if ctx.needs_input_grad[0]:
             stacked = torch.cat(lora_as)
-            back = torch.mm(grad_low, stacked)
+            grad_x = torch.mm(grad_low, stacked)
+            beta = 1.0
             if positions is not None:
-                kernels.lora_drop_back(back, grad_low, stacked, positions, blocks)
-            grad_x = back
-            for j, (g, base) in enumerate(zip(gs, ctx.bases, strict=True)):
-                grad_x.addmm_(g, _dense_weight(base, g.dtype), beta=ctx.scale if j == 0 and positions is not None else 1.0)
+                kernels.lora_drop_back(grad_x, grad_low, stacked, positions, blocks)
+                beta = ctx.scale  # dropout's 1/(1-p), applied by the first addmm_
+            for g, base in zip(gs, ctx.bases, strict=True):
+                grad_x.addmm_(g, _dense_weight(base, g.dtype), beta=beta)
+                beta = 1.0
             grad_x = grad_x.view(*grads[0].shape[:-1], flat.shape[-1])
         return (grad_x, None, None, None, *grad_weights)
 
