@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from fcmatch.train import kernels
+from fcmatch.train import fastlora, kernels
 from fcmatch.train.fastlora import FastDropout, _GroupedLora, _LoraLinear, _SwiGLULora, drop_positions, speed_up_lora
 
 
@@ -120,7 +120,7 @@ def test_grouped_function_matches_autograd_with_dropout(kernel_path):
     scalings, p = (0.5, 0.7, 2.0), 0.3
     grads = [torch.randn(3, 13, width) for width in widths]
     torch.manual_seed(5)
-    outs = _GroupedLora.apply(x, bases, scalings, p, *weights)
+    outs = _GroupedLora.apply(x, bases, scalings, p, None, *weights)
     torch.autograd.backward(outs, grads)
     fused = [t.grad.clone() for t in (x, *weights)]
     for t in (x, *weights):
@@ -136,6 +136,43 @@ def test_grouped_function_matches_autograd_with_dropout(kernel_path):
     torch.autograd.backward(reference, grads)
     for got, t in zip(fused, (x, *weights), strict=True):
         torch.testing.assert_close(got, t.grad, rtol=1e-5, atol=1e-4)
+
+
+def test_grouped_function_rebuilds_a_normed_input_instead_of_keeping_it(kernel_path):
+    """Given the RMSNorm that produced x, backward keeps the norm's input (which the norm keeps anyway), recomputes x
+    from it, and gives the same values and gradients, down to the norm's input, as when it keeps x."""
+    if kernel_path != "c-kernels":
+        pytest.skip("grouped adapters and the fused RMSNorm run on the C kernels")
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    torch.manual_seed(0)
+    norm = LlamaRMSNorm(24, eps=1e-5)
+    norm.weight.data.uniform_(0.5, 1.5)
+    norm.weight.requires_grad_(False)
+    speed_up_lora(torch.nn.Sequential(norm))
+    bases = tuple(_frozen_linear(24, width, bias=False) for width in (24, 8))
+    weights = [w.requires_grad_() for width in (24, 8) for w in (torch.randn(4, 24), torch.randn(width, 4))]
+    source = torch.randn(2, 9, 24, requires_grad=True)
+    grads = [torch.randn(2, 9, width) for width in (24, 8)]
+    results = []
+    for rebuild in (False, True):
+        x = norm(source)
+        tag = fastlora._normed_source(x)
+        assert tag is not None and tag[0] is source
+        torch.manual_seed(5)
+        outs = _GroupedLora.apply(x, bases, (0.5, 2.0), 0.2, tag if rebuild else None, *weights)
+        kept = outs[0].grad_fn.saved_tensors[0]
+        assert kept is (source if rebuild else x.view(-1, 24)) or kept.data_ptr() == (source if rebuild else x).data_ptr()
+        torch.autograd.backward(outs, grads)
+        results.append([t.detach().clone() for t in outs] + [t.grad.clone() for t in (source, *weights)])
+        for t in (source, *weights):
+            t.grad = None
+    for got, want in zip(results[1], results[0], strict=True):  # MKL may round differently for another buffer
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    x = norm(source)
+    with torch.no_grad():
+        x.add_(1.0)  # an in-place change: x is no longer the norm of its input
+    assert fastlora._normed_source(x) is None
 
 
 def test_fused_function_skips_gradients_nobody_needs():

@@ -63,8 +63,8 @@ def _assert_same(got, expected):
         torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-5)
 
 
-def _sgd(params, lr, betas, weight_decay):
-    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+def _sgd(params, lr, betas, weight_decay, fused=None):
+    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, fused=fused)
 
 
 @pytest.mark.parametrize(

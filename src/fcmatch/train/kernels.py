@@ -139,12 +139,19 @@ def _ptr(tensor: torch.Tensor) -> int:
 DROP_SEGMENT = 1 << 18  # elements per independently seeded stream of drop_positions (drawn in parallel)
 
 
-def drop_positions(n: int, p: float) -> torch.Tensor:
+def drop_seed() -> int:
+    """A seed for ``drop_positions``, drawn from torch's CPU generator (so runs stay reproducible and resumable)."""
+    return int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+
+
+def drop_positions(n: int, p: float, seed: int | None = None) -> torch.Tensor:
     """Sorted int64 flat indices in [0, n), each present independently with probability 0 < p < 1.
 
-    Segments of ``DROP_SEGMENT`` elements draw in parallel from streams derived from one seed (drawn from torch's
-    generator), so the result depends on that seed only, not on the thread count."""
-    seed = int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
+    Segments of ``DROP_SEGMENT`` elements draw in parallel from streams derived from one seed (``drop_seed()``
+    unless given), so the result depends on that seed only, not on the thread count: the same seed gives the same
+    positions again, which lets backward redraw them instead of keeping them."""
+    if seed is None:
+        seed = drop_seed()
     segments = -(-n // DROP_SEGMENT)
     expected = n * p
     cap = int(expected + 8 * math.sqrt(expected * segments) + 64 * segments)  # 8 standard deviations per segment

@@ -57,6 +57,18 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else max(0.0, 1 - progress)
 
 
+def _fused_adam(params: Any, sharded: bool) -> bool:
+    """Whether AdamW can run fused (one kernel per tensor): plain floating tensors on CPU or CUDA, not FSDP's shards.
+
+    On CPU the default loop implementation took 23 ms per step for SmolLM2's 420 LoRA tensors, the fused one 4.7 ms.
+    """
+    return not sharded and all(type(p) is torch.nn.Parameter and p.dtype in FUSED_ADAM_DTYPES
+                               and p.device.type in ("cpu", "cuda") for p in params)
+
+
+FUSED_ADAM_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
 def total_steps(config: TrainConfig, n_examples: int) -> int:
     """Optimizer steps of the run: ``max_steps``, or enough global batches to cover ``epochs`` passes."""
     if config.max_steps:
@@ -199,7 +211,7 @@ def sft(config: TrainConfig) -> Path:
     if not params:
         raise RuntimeError(f"method={config.method} left no trainable parameters")
     optimizer = torch.optim.AdamW(list(params.values()), lr=config.lr, betas=tuple(config.adam_betas),
-                                  weight_decay=config.weight_decay)
+                                  weight_decay=config.weight_decay, fused=_fused_adam(params.values(), sharded))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warmup, config.schedule))
     state: dict[str, Any] = {"best_val_loss": None, "bad_evals": 0, "train_seconds": 0.0, "tokens": 0}
     start = 0
