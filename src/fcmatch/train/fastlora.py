@@ -113,7 +113,7 @@ def _input_grad(ctx: Any, g: torch.Tensor, grad_low: torch.Tensor, lora_a: torch
         else:
             back.view(-1).index_fill_(0, positions, 0.0)
         beta = ctx.scale
-    return torch.addmm(back, g, _dense_weight(ctx.base, g.dtype), beta=beta)
+    return back.addmm_(g, _dense_weight(ctx.base, g.dtype), beta=beta)  # in place: torch.addmm would copy back first
 
 
 def _dropped_grad_a(ctx: Any, grad_low: torch.Tensor, hidden: torch.Tensor,
