@@ -302,12 +302,14 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
  * nk a multiple of 16 (bt padded with zeros). */
 static void gemm_abt(float *S, int64_t lds, const float *a, int64_t lda, int rows, const float *bt, int64_t ld,
                      int64_t nk, int64_t dim, float alpha) {
+    const float *ar[8];  /* rows past `rows` repeat row 0: no branch in the inner loop */
+    for (int r = 0; r < 8; r++) ar[r] = a + (r < rows ? r : 0) * lda;
     for (int64_t j = 0; j < nk; j += 16) {
         v16 acc[8];
         for (int r = 0; r < 8; r++) acc[r] = (v16){0};
         for (int64_t d = 0; d < dim; d++) {
             v16 b = LOAD(bt + d * ld + j);
-            for (int r = 0; r < 8; r++) acc[r] += a[(r < rows ? r : 0) * lda + d] * b;
+            for (int r = 0; r < 8; r++) acc[r] += ar[r][d] * b;
         }
         for (int r = 0; r < rows; r++) STORE(S + r * lds + j, acc[r] * alpha);
     }
@@ -319,12 +321,14 @@ static void gemm_pv(float *out, int64_t ldo, const float *P, int64_t ldp, int ro
     for (int r0 = 0; r0 < rows; r0 += 4) {
         int rr = rows - r0 < 4 ? rows - r0 : 4;
         v16 acc[4][4];
+        const float *pr[4];  /* rows past `rr` repeat row r0: no branch in the inner loop */
+        for (int r = 0; r < 4; r++) pr[r] = P + (r0 + (r < rr ? r : 0)) * ldp;
         for (int r = 0; r < 4; r++) for (int c = 0; c < 4; c++) acc[r][c] = (v16){0};
         for (int64_t j = 0; j < nk; j++) {
             const float *vj = v + j * ldv;
             v16 b0 = LOAD(vj), b1 = LOAD(vj + 16), b2 = LOAD(vj + 32), b3 = LOAD(vj + 48);
             for (int r = 0; r < 4; r++) {
-                float p = P[(r0 + (r < rr ? r : 0)) * ldp + j];
+                float p = pr[r][j];
                 acc[r][0] += p * b0; acc[r][1] += p * b1; acc[r][2] += p * b2; acc[r][3] += p * b3;
             }
         }
