@@ -173,6 +173,10 @@ def test_grouped_function_rebuilds_a_normed_input_instead_of_keeping_it(kernel_p
     with torch.no_grad():
         x.add_(1.0)  # an in-place change: x is no longer the norm of its input
     assert fastlora._normed_source(x) is None
+    with torch.inference_mode():  # generation with the trained model: no version counters, nothing to tag
+        y = norm(source.detach())
+    assert fastlora._normed_source(y) is None
+    torch.testing.assert_close(y, x.detach() - 1.0)
 
 
 def test_fused_function_skips_gradients_nobody_needs():
@@ -365,3 +369,18 @@ def test_fused_mlp_keeps_two_intermediate_tensors(tiny_model_dir):
     layers = sum(isinstance(m, fastlora._FusedSwiGLU) for m in model.modules())
     assert kept_of_width(fuse=False) == 4 * layers
     assert kept_of_width(fuse=True) == 2 * layers
+
+
+def test_sped_up_model_generates_like_peft_under_inference_mode(tiny_model_dir):
+    """After training, the same in-memory model decodes under inference_mode (no version counters, KV cache): the
+    fast paths step aside or apply and the tokens are peft's."""
+    reference = _peft_model(tiny_model_dir, 0.1)
+    fused = copy.deepcopy(reference)
+    speed_up_lora(fused)
+    ids = torch.randint(0, 200, (1, 7))
+    outs = []
+    for model in (reference, fused):
+        model.eval()
+        with torch.inference_mode():
+            outs.append(model.generate(input_ids=ids, max_new_tokens=5, do_sample=False))
+    assert torch.equal(outs[0], outs[1])

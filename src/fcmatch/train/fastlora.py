@@ -253,7 +253,7 @@ def _project(x: torch.Tensor, layers: tuple[nn.Module, ...]) -> tuple[torch.Tens
 def _normed_source(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
     """(input, weight, epsilon) of the fused RMSNorm whose untouched output ``x`` is, else None."""
     tag = getattr(x, "_fcmatch_norm", None)
-    if tag is None:
+    if tag is None or x.is_inference():
         return None
     source, weight, eps, versions = tag
     return (source, weight, eps) if (x._version, source._version, weight._version) == versions else None
@@ -403,9 +403,10 @@ class _FusedRMSNorm:
         if self.weight.requires_grad or not kernels.usable(hidden_states, self.weight):
             return super().forward(hidden_states)
         out = _RMSNorm.apply(hidden_states, self.weight, self.variance_epsilon)
-        # lets a grouped projection of ``out`` recompute it in backward rather than keep it (_normed_source)
-        out._fcmatch_norm = (hidden_states, self.weight, self.variance_epsilon,
-                             (out._version, hidden_states._version, self.weight._version))
+        if torch.is_grad_enabled():  # not under no_grad or inference_mode (whose tensors have no version counter)
+            # lets a grouped projection of ``out`` recompute it in backward rather than keep it (_normed_source)
+            out._fcmatch_norm = (hidden_states, self.weight, self.variance_epsilon,
+                                 (out._version, hidden_states._version, self.weight._version))
         return out
 
 
