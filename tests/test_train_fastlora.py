@@ -161,8 +161,9 @@ def test_grouped_function_rebuilds_a_normed_input_instead_of_keeping_it(kernel_p
         assert tag is not None and tag[0] is source
         torch.manual_seed(5)
         outs = _GroupedLora.apply(x, bases, (0.5, 2.0), 0.2, tag if rebuild else None, *weights)
-        kept = outs[0].grad_fn.saved_tensors[0]
-        assert kept is (source if rebuild else x.view(-1, 24)) or kept.data_ptr() == (source if rebuild else x).data_ptr()
+        kept = outs[0].grad_fn.saved_tensors[0]  # what backward keeps of x: the norm's input, or x itself
+        assert kept.data_ptr() == (source if rebuild else x).data_ptr() and kept.shape == (source.shape if rebuild
+                                                                                          else (18, 24))
         torch.autograd.backward(outs, grads)
         results.append([t.detach().clone() for t in outs] + [t.grad.clone() for t in (source, *weights)])
         for t in (source, *weights):

@@ -8,8 +8,9 @@ dropped copy of the input (4 bytes per element; q, k and v each keep one of the 
 ``FusedLoraLinear`` runs the whole layer as one autograd function: the scaled adapter update is added
 inside one ``addmm``, and backward keeps the input (shared by the adapters that read it) and the (tokens x r)
 low-rank activations; the dropped input is rebuilt in backward for lora_A's gradient, and with the C kernels the
-drop positions are drawn again from their seed rather than kept. The base layer may be ``nn.Linear`` or bitsandbytes' 4-bit ``Linear4bit`` (QLoRA: its
-weight is dequantised again in backward, as bitsandbytes' own backward does). Values and gradients are those
+drop positions are drawn again from their seed rather than kept. The base layer may be ``nn.Linear`` or
+bitsandbytes' 4-bit ``Linear4bit`` (QLoRA: its weight is dequantised again in backward, as bitsandbytes' own
+backward does). Values and gradients are those
 of peft's layer (tested). Layers it does not cover (DoRA and other variants, merged or disabled adapters,
 several active adapters, a LoRA bias, a trainable base, extra arguments, an input whose dtype differs from the
 adapter's, as with a bf16 base and peft's fp32 adapters on a GPU) take peft's own forward; non-CPU tensors
@@ -172,14 +173,15 @@ class _GroupedLora(torch.autograd.Function):
     gradient, which it sums over the adapters into one tensor (``addmm_`` in place) rather than leaving J tensors
     for autograd to add.
 
-    When x is the output of a fused RMSNorm (``norm`` = its input, weight and epsilon; see ``_normed_source``), backward
-    keeps that input, which the norm keeps anyway, and recomputes x from it (one pass over x) instead of keeping x:
-    4 bytes per element of x, two (tokens x hidden) tensors per Llama layer.
+    When x is the output of a fused RMSNorm (``norm`` = its input, weight and epsilon; see ``_normed_source``),
+    backward keeps that input, which the norm keeps anyway, and recomputes x from it (one pass over x) instead of
+    keeping x: 4 bytes per element of x, two (tokens x hidden) tensors per Llama layer.
     """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, bases: tuple[nn.Module, ...], scalings: tuple[float, ...], p: float,
-                norm: tuple[torch.Tensor, torch.Tensor, float] | None, *weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                norm: tuple[torch.Tensor, torch.Tensor, float] | None,
+                *weights: torch.Tensor) -> tuple[torch.Tensor, ...]:
         flat = x.reshape(-1, x.shape[-1])
         lora_as, lora_bs = weights[0::2], weights[1::2]
         blocks, rank = len(bases), lora_as[0].shape[0]
