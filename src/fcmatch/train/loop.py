@@ -62,11 +62,8 @@ def _fused_adam(params: Any, sharded: bool) -> bool:
 
     On CPU the default loop implementation took 23 ms per step for SmolLM2's 420 LoRA tensors, the fused one 4.7 ms.
     """
-    return not sharded and all(type(p) is torch.nn.Parameter and p.dtype in FUSED_ADAM_DTYPES
+    return not sharded and all(type(p) is torch.nn.Parameter and p.is_floating_point()
                                and p.device.type in ("cpu", "cuda") for p in params)
-
-
-FUSED_ADAM_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
 def total_steps(config: TrainConfig, n_examples: int) -> int:
