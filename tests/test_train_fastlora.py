@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from fcmatch.train import fastlora, kernels
+from fcmatch.train import fastlora, kernels, llama
 from fcmatch.train.fastlora import FastDropout, _GroupedLora, _LoraLinear, _SwiGLULora, drop_positions, speed_up_lora
 
 
@@ -157,7 +157,7 @@ def test_grouped_function_rebuilds_a_normed_input_instead_of_keeping_it(kernel_p
     results = []
     for rebuild in (False, True):
         x = norm(source)
-        tag = fastlora._normed_source(x)
+        tag = llama.normed_source(x)
         assert tag is not None and tag[0] is source
         torch.manual_seed(5)
         outs = _GroupedLora.apply(x, bases, (0.5, 2.0), 0.2, tag if rebuild else None, *weights)
@@ -173,10 +173,10 @@ def test_grouped_function_rebuilds_a_normed_input_instead_of_keeping_it(kernel_p
     x = norm(source)
     with torch.no_grad():
         x.add_(1.0)  # an in-place change: x is no longer the norm of its input
-    assert fastlora._normed_source(x) is None
+    assert llama.normed_source(x) is None
     with torch.inference_mode():  # generation with the trained model: no version counters, nothing to tag
         y = norm(source.detach())
-    assert fastlora._normed_source(y) is None
+    assert llama.normed_source(y) is None
     torch.testing.assert_close(y, x.detach() - 1.0)
 
 
@@ -247,7 +247,6 @@ def _peft_model(tiny_model_dir, dropout: float):
 
 
 def test_fused_lora_matches_peft(tiny_model_dir, monkeypatch):
-    from fcmatch.train import fastlora
 
     reference = _peft_model(tiny_model_dir, 0.0)
     fused = copy.deepcopy(reference)
@@ -325,7 +324,6 @@ def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout, monkeypat
     """The down layer's SwiGLU function gives the per-layer fused path's loss and gradients, dropout included
     (the same seed draws the same positions: gate, up, then down)."""
     from conftest import assert_same_training_step
-    from fcmatch.train import fastlora
 
     monkeypatch.setattr(fastlora, "_project", lambda x, layers: tuple(layer(x) for layer in layers))  # no grouping
     reference = _peft_model(tiny_model_dir, dropout)
@@ -341,7 +339,6 @@ def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout, monkeypat
 
 def test_fused_mlp_keeps_two_intermediate_tensors(tiny_model_dir):
     """Backward keeps gate(x) and up(x) per MLP, not the four intermediate-sized tensors of plain autograd."""
-    from fcmatch.train import fastlora
 
     model = _peft_model(tiny_model_dir, 0.1)
     speed_up_lora(model)

@@ -166,7 +166,8 @@ def test_lora_models_get_the_fused_norms_and_rotary_embedding(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     from conftest import assert_same_training_step
-    from fcmatch.train.fastlora import _FusedRMSNorm, _FusedRotaryAttention, speed_up_lora
+    from fcmatch.train.fastlora import _FusedRotaryAttention, speed_up_lora
+    from fcmatch.train.llama import FusedRMSNorm
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
@@ -176,10 +177,10 @@ def test_lora_models_get_the_fused_norms_and_rotary_embedding(tiny_model_dir):
     counts = speed_up_lora(fused)
     layers = model.config.num_hidden_layers
     assert counts["norm"] == 2 * layers + 1 and counts["rotary"] == layers
-    assert sum(isinstance(m, _FusedRMSNorm) for m in fused.modules()) == 2 * layers + 1
+    assert sum(isinstance(m, FusedRMSNorm) for m in fused.modules()) == 2 * layers + 1
     assert sum(isinstance(m, _FusedRotaryAttention) for m in fused.modules()) == layers
     assert_same_training_step(reference, fused, torch.randint(0, 200, (2, 11)), loss_tol=1e-5, grad_rtol=1e-4)
-    norm = next(m for m in fused.modules() if isinstance(m, _FusedRMSNorm))
+    norm = next(m for m in fused.modules() if isinstance(m, FusedRMSNorm))
     norm.weight.requires_grad_(True)
     norm(torch.randn(3, norm.weight.shape[0])).sum().backward()
     assert norm.weight.grad is not None
@@ -228,12 +229,12 @@ def test_fused_rotary_attention_matches_on_packed_rows(tiny_model_dir, monkeypat
     """Two examples packed in one row (position ids restart, packed attention): the fused rotary layers give the
     same loss and adapter gradients as transformers' attention, and every layer takes the fused path."""
     from conftest import assert_same_training_step
-    from fcmatch.train import fastlora
+    from fcmatch.train import llama
 
     reference, fused = _lora_pair(tiny_model_dir)
     calls = []
-    apply = fastlora._Rotary.apply
-    monkeypatch.setattr(fastlora._Rotary, "apply", lambda *a: calls.append(1) or apply(*a))
+    apply = llama.Rotary.apply
+    monkeypatch.setattr(llama.Rotary, "apply", lambda *a: calls.append(1) or apply(*a))
     ids = torch.randint(0, 200, (1, 15))
     positions = torch.tensor([list(range(6)) + list(range(9))])
     assert_same_training_step(_Packed(reference, positions), _Packed(fused, positions), ids, loss_tol=1e-5,

@@ -38,6 +38,7 @@ from torch import nn
 
 from fcmatch.train import kernels
 from fcmatch.train.dropout import FastDropout, drop_copy, drop_positions
+from fcmatch.train.llama import FusedRMSNorm, Rotary, llama_rms_norm, normed_source, rms_norm_class, runs_forward_of
 
 
 def _dense_weight(base: nn.Module, dtype: torch.dtype) -> torch.Tensor:
@@ -173,7 +174,7 @@ class _GroupedLora(torch.autograd.Function):
     gradient, which it sums over the adapters into one tensor (``addmm_`` in place) rather than leaving J tensors
     for autograd to add.
 
-    When x is the output of a fused RMSNorm (``norm`` = its input, weight and epsilon; see ``_normed_source``),
+    When x is the output of a fused RMSNorm (``norm`` = its input, weight and epsilon; see ``llama.normed_source``),
     backward keeps that input, which the norm keeps anyway, and recomputes x from it (one pass over x) instead of
     keeping x: 4 bytes per element of x, two (tokens x hidden) tensors per Llama layer.
     """
@@ -248,17 +249,8 @@ def _project(x: torch.Tensor, layers: tuple[nn.Module, ...]) -> tuple[torch.Tens
                 and kernels.usable(*(t for a in args for t in a[:2])):
             weights = [t for a in args for t in a[:2]]
             return _GroupedLora.apply(x, tuple(a[2] for a in args), tuple(a[3] for a in args), args[0][4],
-                                      _normed_source(x), *weights)
+                                      normed_source(x), *weights)
     return tuple(layer(x) for layer in layers)
-
-
-def _normed_source(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
-    """(input, weight, epsilon) of the fused RMSNorm whose untouched output ``x`` is, else None."""
-    tag = getattr(x, "_fcmatch_norm", None)
-    if tag is None or x.is_inference():
-        return None
-    source, weight, eps, versions = tag
-    return (source, weight, eps) if (x._version, source._version, weight._version) == versions else None
 
 
 def _frozen(base: nn.Module) -> bool:
@@ -372,10 +364,7 @@ def _swiglu_mlp(module: nn.Module) -> bool:
     """Whether ``module`` computes exactly LlamaMLP's forward (same code; Mistral, Qwen2/3 and Gemma share it)."""
     from transformers.models.llama.modeling_llama import LlamaMLP
 
-    forward, reference = getattr(type(module), "forward", None), LlamaMLP.forward
-    code = getattr(forward, "__code__", None)
-    return (code is not None and code.co_code == reference.__code__.co_code
-            and code.co_names == reference.__code__.co_names and _is_silu(getattr(module, "act_fn", None)))
+    return runs_forward_of(module, LlamaMLP) and _is_silu(getattr(module, "act_fn", None))
 
 
 @functools.cache
@@ -383,68 +372,8 @@ def _swiglu_class(cls: type) -> type:
     return type(f"FusedSwiGLU{cls.__name__}", (_FusedSwiGLU, cls), {"__module__": __name__})
 
 
-class _RMSNorm(torch.autograd.Function):
-    """Llama's RMSNorm with a frozen weight in one C pass each way; keeps the input and one float per row."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-        out, rstd = kernels.rms_norm(x, weight, eps)
-        ctx.save_for_backward(x, weight, rstd)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, weight, rstd = ctx.saved_tensors
-        return kernels.rms_norm_backward(grad.contiguous(), x, weight, rstd), None, None
-
-
-class _FusedRMSNorm:
-    """Mixin over a Llama-style RMSNorm that runs ``_RMSNorm`` while its weight is frozen (LoRA keeps it so)."""
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if self.weight.requires_grad or not kernels.usable(hidden_states, self.weight):
-            return super().forward(hidden_states)
-        out = _RMSNorm.apply(hidden_states, self.weight, self.variance_epsilon)
-        if torch.is_grad_enabled():  # not under no_grad or inference_mode (whose tensors have no version counter)
-            # lets a grouped projection of ``out`` recompute it in backward rather than keep it (_normed_source)
-            out._fcmatch_norm = (hidden_states, self.weight, self.variance_epsilon,
-                                 (out._version, hidden_states._version, self.weight._version))
-        return out
-
-
-def _llama_rms_norm(module: nn.Module) -> bool:
-    """Whether ``module`` computes exactly LlamaRMSNorm's forward (Mistral's and Qwen2's are the same code)."""
-    from transformers.models.llama.modeling_llama import LlamaRMSNorm
-
-    forward, reference = getattr(type(module), "forward", None), LlamaRMSNorm.forward
-    code = getattr(forward, "__code__", None)
-    return (code is not None and code.co_code == reference.__code__.co_code
-            and code.co_names == reference.__code__.co_names and hasattr(module, "variance_epsilon"))
-
-
-@functools.cache
-def _rms_norm_class(cls: type) -> type:
-    return type(f"Fused{cls.__name__}", (_FusedRMSNorm, cls), {"__module__": __name__})
-
-
-class _Rotary(torch.autograd.Function):
-    """Llama's rotary embedding of queries and keys in (batch, tokens, heads, head_dim) layout, one C pass each."""
-
-    @staticmethod
-    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ctx.save_for_backward(cos, sin)
-        return kernels.rotary(query, cos, sin), kernels.rotary(key, cos, sin)
-
-    @staticmethod
-    def backward(ctx: Any, grad_query: torch.Tensor, grad_key: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        cos, sin = ctx.saved_tensors
-        return (kernels.rotary(grad_query.contiguous(), cos, sin, backward=True),
-                kernels.rotary(grad_key.contiguous(), cos, sin, backward=True), None, None)
-
-
 class _FusedRotaryAttention:
-    """Mixin over ``LlamaAttention`` whose forward applies the rotary embedding with ``_Rotary`` (CPU, fp32, no
+    """Mixin over ``LlamaAttention`` whose forward applies the rotary embedding with ``llama.Rotary`` (CPU, fp32, no
     KV cache); otherwise, and for the rest of the layer, the same steps as transformers' forward."""
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -461,7 +390,7 @@ class _FusedRotaryAttention:
         hidden_shape = (*input_shape, -1, self.head_dim)
         query, key, value = _project(hidden_states, (self.q_proj, self.k_proj, self.v_proj))
         query, key, value = query.view(hidden_shape), key.view(hidden_shape), value.view(hidden_shape).transpose(1, 2)
-        query, key = _Rotary.apply(query.contiguous(), key.contiguous(), cos, sin)
+        query, key = Rotary.apply(query.contiguous(), key.contiguous(), cos, sin)
         attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
         output, weights = attention(self, query.transpose(1, 2), key.transpose(1, 2), value, attention_mask,
                                     dropout=0.0 if not self.training else self.attention_dropout,
@@ -502,8 +431,8 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
     Every ``nn.Dropout`` in peft's ``lora_dropout`` containers becomes ``FastDropout``, every plain
     ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward, and
     every Llama-style SwiGLU MLP whose down layer got it runs ``_SwiGLULora`` (counted as "mlp"). When the C
-    kernels are available, Llama-style RMSNorms run ``_RMSNorm`` while their weight is frozen ("norm"), and
-    LlamaAttention layers apply the rotary embedding with ``_Rotary`` ("rotary").
+    kernels are available, Llama-style RMSNorms run ``llama.FusedRMSNorm`` while their weight is frozen ("norm"), and
+    LlamaAttention layers apply the rotary embedding with ``llama.Rotary`` ("rotary").
     """
     fused_classes = _classes()
     counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0, "rotary": 0}
@@ -525,8 +454,8 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
             counts["mlp"] += 1
         if kernels.library() is None:
             continue
-        if not isinstance(module, _FusedRMSNorm) and _llama_rms_norm(module):
-            module.__class__ = _rms_norm_class(type(module))
+        if not isinstance(module, FusedRMSNorm) and llama_rms_norm(module):
+            module.__class__ = rms_norm_class(type(module))
             counts["norm"] += 1
         elif not isinstance(module, _FusedRotaryAttention) and _llama_attention(module):
             module.__class__ = _rotary_class(type(module))

@@ -1,0 +1,91 @@
+"""Fast paths for the parts of a Llama layer that LoRA leaves frozen: RMSNorm and the rotary embedding (C kernels).
+
+``FusedRMSNorm`` runs Llama's RMSNorm in one C pass each way while its weight is frozen, and tags its output so that
+a grouped LoRA projection reading it (``fastlora._GroupedLora``) can keep the norm's input, which the norm keeps
+anyway, and recompute the output in backward (``normed_source``). ``Rotary`` applies the rotary embedding of queries
+and keys in one pass each way. ``fastlora.speed_up_lora`` installs them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import nn
+
+from fcmatch.train import kernels
+
+
+class _RMSNorm(torch.autograd.Function):
+    """Llama's RMSNorm with a frozen weight in one C pass each way; keeps the input and one float per row."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        out, rstd = kernels.rms_norm(x, weight, eps)
+        ctx.save_for_backward(x, weight, rstd)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight, rstd = ctx.saved_tensors
+        return kernels.rms_norm_backward(grad.contiguous(), x, weight, rstd), None, None
+
+
+class FusedRMSNorm:
+    """Mixin over a Llama-style RMSNorm that runs ``_RMSNorm`` while its weight is frozen (LoRA keeps it so)."""
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.weight.requires_grad or not kernels.usable(hidden_states, self.weight):
+            return super().forward(hidden_states)
+        out = _RMSNorm.apply(hidden_states, self.weight, self.variance_epsilon)
+        if torch.is_grad_enabled():  # not under no_grad or inference_mode (whose tensors have no version counter)
+            # lets a grouped projection of ``out`` recompute it in backward rather than keep it (normed_source)
+            out._fcmatch_norm = (hidden_states, self.weight, self.variance_epsilon,
+                                 (out._version, hidden_states._version, self.weight._version))
+        return out
+
+
+def runs_forward_of(module: nn.Module, reference: type) -> bool:
+    """Whether ``module``'s class has the very forward code of ``reference``'s (same bytecode and names): how Mistral's,
+    Qwen2's and other copies of a Llama module are recognised."""
+    code = getattr(getattr(type(module), "forward", None), "__code__", None)
+    want = reference.forward.__code__
+    return code is not None and code.co_code == want.co_code and code.co_names == want.co_names
+
+
+def llama_rms_norm(module: nn.Module) -> bool:
+    """Whether ``module`` computes exactly LlamaRMSNorm's forward (Mistral's and Qwen2's are the same code)."""
+    from transformers.models.llama.modeling_llama import LlamaRMSNorm
+
+    return runs_forward_of(module, LlamaRMSNorm) and hasattr(module, "variance_epsilon")
+
+
+@functools.cache
+def rms_norm_class(cls: type) -> type:
+    return type(f"Fused{cls.__name__}", (FusedRMSNorm, cls), {"__module__": __name__})
+
+
+def normed_source(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
+    """(input, weight, epsilon) of the fused RMSNorm whose untouched output ``x`` is, else None."""
+    tag = getattr(x, "_fcmatch_norm", None)
+    if tag is None or x.is_inference():
+        return None
+    source, weight, eps, versions = tag
+    return (source, weight, eps) if (x._version, source._version, weight._version) == versions else None
+
+
+class Rotary(torch.autograd.Function):
+    """Llama's rotary embedding of queries and keys in (batch, tokens, heads, head_dim) layout, one C pass each."""
+
+    @staticmethod
+    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, cos: torch.Tensor,
+                sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.save_for_backward(cos, sin)
+        return kernels.rotary(query, cos, sin), kernels.rotary(key, cos, sin)
+
+    @staticmethod
+    def backward(ctx: Any, grad_query: torch.Tensor, grad_key: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        cos, sin = ctx.saved_tensors
+        return (kernels.rotary(grad_query.contiguous(), cos, sin, backward=True),
+                kernels.rotary(grad_key.contiguous(), cos, sin, backward=True), None, None)
