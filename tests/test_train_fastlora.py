@@ -382,3 +382,26 @@ def test_sped_up_model_generates_like_peft_under_inference_mode(tiny_model_dir):
         with torch.inference_mode():
             outs.append(model.generate(input_ids=ids, max_new_tokens=5, do_sample=False))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_decoder_layers_add_the_residual_into_the_fused_output(tiny_model_dir):
+    """After speed_up_lora the MLP's output tensor becomes the layer's output (the residual added in place), and
+    the loss and adapter gradients stay peft's; an output that no fused function made is not touched."""
+    from conftest import assert_same_training_step
+
+    reference = _peft_model(tiny_model_dir, 0.0)
+    fused = copy.deepcopy(reference)
+    counts = speed_up_lora(fused)
+    layers = fused.config.num_hidden_layers
+    assert counts["residual"] == layers
+    seen = {}
+    layer = fused.base_model.model.model.layers[0]
+    layer.mlp.register_forward_hook(lambda m, i, out: seen.__setitem__("mlp", out.data_ptr()))
+    layer.register_forward_hook(lambda m, i, out: seen.__setitem__("layer", out.data_ptr()))
+    assert_same_training_step(reference, fused, torch.randint(0, 200, (1, 11)), loss_tol=1e-5, grad_rtol=1e-4)
+    assert seen["mlp"] == seen["layer"]
+
+    out, residual = torch.randn(2, 3), torch.randn(2, 3)
+    kept = out.clone()
+    total = fastlora._add_residual(out, residual)
+    assert torch.equal(out, kept) and torch.equal(total, kept + residual)

@@ -176,7 +176,7 @@ def test_lora_models_get_the_fused_norms_and_rotary_embedding(tiny_model_dir):
     fused = copy.deepcopy(reference)
     counts = speed_up_lora(fused)
     layers = model.config.num_hidden_layers
-    assert counts["norm"] == 2 * layers + 1 and counts["rotary"] == layers
+    assert counts["norm"] == 2 * layers + 1 and counts["rotary"] == layers and counts["residual"] == layers
     assert sum(isinstance(m, FusedRMSNorm) for m in fused.modules()) == 2 * layers + 1
     assert sum(isinstance(m, _FusedRotaryAttention) for m in fused.modules()) == layers
     assert_same_training_step(reference, fused, torch.randint(0, 200, (2, 11)), loss_tol=1e-5, grad_rtol=1e-4)
@@ -239,7 +239,36 @@ def test_fused_rotary_attention_matches_on_packed_rows(tiny_model_dir, monkeypat
     positions = torch.tensor([list(range(6)) + list(range(9))])
     assert_same_training_step(_Packed(reference, positions), _Packed(fused, positions), ids, loss_tol=1e-5,
                               grad_rtol=1e-4)
-    assert len(calls) == fused.config.num_hidden_layers
+    assert len(calls) == 2 * fused.config.num_hidden_layers  # queries and keys, one call each
+
+
+@needs_kernels
+def test_rotary_works_in_place_and_matches_transformers():
+    """llama.Rotary overwrites the projection's output (no second tensor) with transformers' values, and its
+    backward gives transformers' input gradient."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    from fcmatch.train.llama import Rotary
+
+    torch.manual_seed(0)
+    batch, tokens, heads, dim = 1, 7, 3, 64
+    angles = torch.randn(batch, tokens, dim // 2)
+    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+    x = torch.randn(batch, tokens, heads * dim)
+    leaf = x.clone().requires_grad_(True)
+    fresh = leaf * 1.0  # an intermediate result, as a projection's output is
+    address = fresh.data_ptr()
+    out = Rotary.apply(fresh, cos, sin)
+    assert out.data_ptr() == address
+    ref_leaf = x.clone().requires_grad_(True)
+    q = ref_leaf.view(batch, tokens, heads, dim).transpose(1, 2)
+    want, _ = apply_rotary_pos_emb(q, q, cos, sin)
+    want = want.transpose(1, 2).reshape(batch, tokens, heads * dim)
+    torch.testing.assert_close(out, want, rtol=1e-6, atol=1e-6)
+    weights = torch.randn_like(want)
+    (out * weights).sum().backward()
+    (want * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, ref_leaf.grad, rtol=1e-6, atol=1e-6)
 
 
 def _per_example_sdpa(q, k, v, lengths, scale):

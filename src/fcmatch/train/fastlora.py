@@ -131,6 +131,15 @@ def _dropped_grad_a(ctx: Any, grad_low: torch.Tensor, hidden: torch.Tensor,
     return torch.mm(grad_low.t(), hidden).mul_(ctx.scale)
 
 
+def _reshaped(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Contiguous ``t`` in ``shape`` as a tensor of its own over the same memory rather than a view of ``t``.
+
+    A function that returns several views may not have them changed in place (autograd's rule); its outputs
+    made this way may, as ``llama.Rotary`` does to the queries and keys.
+    """
+    return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset(), shape)
+
+
 class _LoraLinear(torch.autograd.Function):
     """y = base(x) + scaling * (D(x) A^T) B^T for a frozen base layer, with D the dropout (identity when p = 0)."""
 
@@ -140,7 +149,7 @@ class _LoraLinear(torch.autograd.Function):
         flat = x.reshape(-1, x.shape[-1])
         out, low = _adapter_forward(ctx, flat, lora_a, lora_b, base, scaling, p)
         ctx.save_for_backward(flat, lora_a, lora_b, low)
-        return out.view(*x.shape[:-1], out.shape[-1])
+        return _reshaped(out, (*x.shape[:-1], out.shape[-1]))
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -196,7 +205,7 @@ class _GroupedLora(torch.autograd.Function):
         outs = []
         for j, (base, lora_b, scaling) in enumerate(zip(bases, lora_bs, scalings, strict=True)):
             out = base(flat).addmm_(low[:, j * rank:(j + 1) * rank], lora_b.t(), alpha=scaling)
-            outs.append(out.view(*x.shape[:-1], out.shape[-1]))
+            outs.append(_reshaped(out, (*x.shape[:-1], out.shape[-1])))
         ctx.bases, ctx.scalings, ctx.scale, ctx.rank = bases, scalings, scale, rank
         ctx.norm = None if norm is None else norm[1:]
         ctx.save_for_backward(flat if norm is None else norm[0], low, *weights)
@@ -313,7 +322,7 @@ class _SwiGLULora(torch.autograd.Function):
         hidden = kernels.swiglu(gate, up) if kernels.usable(gate, up) else F.silu(gate).mul_(up)
         out, low = _adapter_forward(ctx, hidden.reshape(-1, hidden.shape[-1]), lora_a, lora_b, base, scaling, p)
         ctx.save_for_backward(gate, up, lora_a, lora_b, low)
-        return out.view(*gate.shape[:-1], out.shape[-1])
+        return _reshaped(out, (*gate.shape[:-1], out.shape[-1]))
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
@@ -389,13 +398,56 @@ class _FusedRotaryAttention:
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
         query, key, value = _project(hidden_states, (self.q_proj, self.k_proj, self.v_proj))
+        query, key = (Rotary.apply(x if x._base is None and x.is_contiguous() else x.contiguous(), cos, sin)
+                      for x in (query, key))
         query, key, value = query.view(hidden_shape), key.view(hidden_shape), value.view(hidden_shape).transpose(1, 2)
-        query, key = Rotary.apply(query.contiguous(), key.contiguous(), cos, sin)
         attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
         output, weights = attention(self, query.transpose(1, 2), key.transpose(1, 2), value, attention_mask,
                                     dropout=0.0 if not self.training else self.attention_dropout,
                                     scaling=self.scaling, **kwargs)
         return self.o_proj(output.reshape(*input_shape, -1).contiguous()), weights
+
+
+class _InPlaceResidual:
+    """Mixin over ``LlamaDecoderLayer``: the same steps, with each residual added into the attention's or the MLP's
+    output in place when that output is a fresh tensor of this module's functions (nothing else holds it).
+
+    ``residual + out`` wrote a third (tokens x hidden) tensor and freed ``out``: two blocks per layer that glibc's
+    aligned allocations left unused, so the step's heap grew by more than it kept.
+    """
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, past_key_values: Any = None, use_cache: bool | None = False,
+                position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None, **kwargs: Any) -> torch.Tensor:
+        residual = hidden_states
+        hidden_states = self.input_layernorm(hidden_states)
+        hidden_states, _ = self.self_attn(hidden_states=hidden_states, attention_mask=attention_mask,
+                                          position_ids=position_ids, past_key_values=past_key_values,
+                                          use_cache=use_cache, position_embeddings=position_embeddings, **kwargs)
+        hidden_states = _add_residual(hidden_states, residual)
+        residual = hidden_states
+        hidden_states = self.post_attention_layernorm(hidden_states)
+        hidden_states = self.mlp(hidden_states)
+        return _add_residual(hidden_states, residual)
+
+
+def _add_residual(out: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """``residual + out``, into ``out`` when a fused LoRA function made it (its backward does not read it)."""
+    owner = getattr(out.grad_fn, "_forward_cls", None)
+    if owner in (_LoraLinear, _SwiGLULora) and out.shape == residual.shape and out.dtype == residual.dtype:
+        return out.add_(residual)
+    return residual + out
+
+
+def _llama_decoder_layer(module: nn.Module) -> bool:
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+    return runs_forward_of(module, LlamaDecoderLayer)
+
+
+@functools.cache
+def _residual_class(cls: type) -> type:
+    return type(f"InPlaceResidual{cls.__name__}", (_InPlaceResidual, cls), {"__module__": __name__})
 
 
 def _llama_attention(module: nn.Module) -> bool:
@@ -432,10 +484,14 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
     ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward, and
     every Llama-style SwiGLU MLP whose down layer got it runs ``_SwiGLULora`` (counted as "mlp"). When the C
     kernels are available, Llama-style RMSNorms run ``llama.FusedRMSNorm`` while their weight is frozen ("norm"), and
-    LlamaAttention layers apply the rotary embedding with ``llama.Rotary`` ("rotary").
+    LlamaAttention layers apply the rotary embedding with ``llama.Rotary`` ("rotary"). Llama-style decoder layers add
+    their residuals into the fused functions' outputs in place ("residual").
+
+    The rotary embedding and the residuals change the projections', attention's and MLP's fresh outputs in place,
+    so a forward hook that keeps one of those outputs sees it changed afterwards.
     """
     fused_classes = _classes()
-    counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0, "rotary": 0}
+    counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0, "rotary": 0, "residual": 0}
     for module in model.modules():
         container = getattr(module, "lora_dropout", None)
         if isinstance(container, nn.ModuleDict):
@@ -452,6 +508,9 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
                 and _swiglu_mlp(module):
             module.__class__ = _swiglu_class(type(module))
             counts["mlp"] += 1
+        if not isinstance(module, _InPlaceResidual) and _llama_decoder_layer(module):
+            module.__class__ = _residual_class(type(module))
+            counts["residual"] += 1
         if kernels.library() is None:
             continue
         if not isinstance(module, FusedRMSNorm) and llama_rms_norm(module):

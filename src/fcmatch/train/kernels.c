@@ -275,17 +275,20 @@ void fc_rotary(float *out, const float *x, const float *cos, const float *sin, i
         for (int64_t h = 0; h < heads; h++) {
             const float *xr = x + (t * heads + h) * dim;
             float *o = out + (t * heads + h) * dim;
+            /* both halves are read before either is written, so out may be x */
             if (backward) {
                 #pragma omp simd
                 for (int64_t j = 0; j < half; j++) {
-                    o[j] = xr[j] * c[j] + xr[j + half] * s[j + half];
-                    o[j + half] = xr[j + half] * c[j + half] - xr[j] * s[j];
+                    float a = xr[j], b = xr[j + half];
+                    o[j] = a * c[j] + b * s[j + half];
+                    o[j + half] = b * c[j + half] - a * s[j];
                 }
             } else {
                 #pragma omp simd
                 for (int64_t j = 0; j < half; j++) {
-                    o[j] = xr[j] * c[j] - xr[j + half] * s[j];
-                    o[j + half] = xr[j + half] * c[j + half] + xr[j] * s[j + half];
+                    float a = xr[j], b = xr[j + half];
+                    o[j] = a * c[j] - b * s[j];
+                    o[j + half] = b * c[j + half] + a * s[j + half];
                 }
             }
         }

@@ -236,10 +236,12 @@ def rms_norm_backward(grad: torch.Tensor, x: torch.Tensor, weight: torch.Tensor,
     return out
 
 
-def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, backward: bool = False) -> torch.Tensor:
+def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, backward: bool = False,
+           out: torch.Tensor | None = None) -> torch.Tensor:
     """Rotary embedding of (batch, tokens, heads, head_dim) ``x`` with (batch, tokens, head_dim) ``cos`` and ``sin``
-    as a new tensor; ``backward`` applies the transpose (the gradient of the input)."""
-    out = torch.empty_like(x)
+    into ``out`` (a new tensor by default; ``x`` itself works); ``backward`` applies the transpose (the gradient of
+    the input)."""
+    out = torch.empty_like(x) if out is None else out
     batch, tokens, heads, dim = x.shape
     library().fc_rotary(_ptr(out), _ptr(x), _ptr(cos), _ptr(sin), batch * tokens, heads, dim, int(backward),
                         torch.get_num_threads())

@@ -76,16 +76,23 @@ def normed_source(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] |
 
 
 class Rotary(torch.autograd.Function):
-    """Llama's rotary embedding of queries and keys in (batch, tokens, heads, head_dim) layout, one C pass each."""
+    """Llama's rotary embedding, in place, of (batch, tokens, heads * head_dim) queries or keys, one C pass.
+
+    In place because the projection's output is not needed afterwards: a new tensor per call left a freed
+    (tokens x hidden) block behind in every layer that glibc's aligned allocations did not reuse.
+    """
 
     @staticmethod
-    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, cos: torch.Tensor,
-                sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(ctx: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(cos, sin)
-        return kernels.rotary(query, cos, sin), kernels.rotary(key, cos, sin)
+        ctx.mark_dirty(x)
+        heads = x.view(*x.shape[:-1], -1, cos.shape[-1])
+        kernels.rotary(heads, cos, sin, out=heads)
+        return x
 
     @staticmethod
-    def backward(ctx: Any, grad_query: torch.Tensor, grad_key: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         cos, sin = ctx.saved_tensors
-        return (kernels.rotary(grad_query.contiguous(), cos, sin, backward=True),
-                kernels.rotary(grad_key.contiguous(), cos, sin, backward=True), None, None)
+        heads = grad.contiguous()
+        heads = heads.view(*heads.shape[:-1], -1, cos.shape[-1])
+        return kernels.rotary(heads, cos, sin, backward=True).view(grad.shape), None, None
