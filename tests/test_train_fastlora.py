@@ -403,5 +403,5 @@ def test_decoder_layers_add_the_residual_into_the_fused_output(tiny_model_dir):
 
     out, residual = torch.randn(2, 3), torch.randn(2, 3)
     kept = out.clone()
-    total = fastlora._add_residual(out, residual)
+    total = llama.add_residual(out, residual)
     assert torch.equal(out, kept) and torch.equal(total, kept + residual)

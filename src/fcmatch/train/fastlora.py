@@ -38,7 +38,17 @@ from torch import nn
 
 from fcmatch.train import kernels
 from fcmatch.train.dropout import FastDropout, drop_copy, drop_positions
-from fcmatch.train.llama import FusedRMSNorm, Rotary, llama_rms_norm, normed_source, rms_norm_class, runs_forward_of
+from fcmatch.train.llama import (
+    FusedRMSNorm,
+    InPlaceResidual,
+    Rotary,
+    llama_decoder_layer,
+    llama_rms_norm,
+    normed_source,
+    residual_class,
+    rms_norm_class,
+    runs_forward_of,
+)
 
 
 def _dense_weight(base: nn.Module, dtype: torch.dtype) -> torch.Tensor:
@@ -142,6 +152,8 @@ def _reshaped(t: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 
 class _LoraLinear(torch.autograd.Function):
     """y = base(x) + scaling * (D(x) A^T) B^T for a frozen base layer, with D the dropout (identity when p = 0)."""
+
+    output_unread = True  # backward never reads the output: llama.add_residual may add into it
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor, base: nn.Module,
@@ -316,6 +328,8 @@ class _SwiGLULora(torch.autograd.Function):
     for a Llama-style layer.
     """
 
+    output_unread = True
+
     @staticmethod
     def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
                 base: nn.Module, scaling: float, p: float) -> torch.Tensor:
@@ -408,48 +422,6 @@ class _FusedRotaryAttention:
         return self.o_proj(output.reshape(*input_shape, -1).contiguous()), weights
 
 
-class _InPlaceResidual:
-    """Mixin over ``LlamaDecoderLayer``: the same steps, with each residual added into the attention's or the MLP's
-    output in place when that output is a fresh tensor of this module's functions (nothing else holds it).
-
-    ``residual + out`` wrote a third (tokens x hidden) tensor and freed ``out``: two blocks per layer that glibc's
-    aligned allocations left unused, so the step's heap grew by more than it kept.
-    """
-
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, past_key_values: Any = None, use_cache: bool | None = False,
-                position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None, **kwargs: Any) -> torch.Tensor:
-        residual = hidden_states
-        hidden_states = self.input_layernorm(hidden_states)
-        hidden_states, _ = self.self_attn(hidden_states=hidden_states, attention_mask=attention_mask,
-                                          position_ids=position_ids, past_key_values=past_key_values,
-                                          use_cache=use_cache, position_embeddings=position_embeddings, **kwargs)
-        hidden_states = _add_residual(hidden_states, residual)
-        residual = hidden_states
-        hidden_states = self.post_attention_layernorm(hidden_states)
-        hidden_states = self.mlp(hidden_states)
-        return _add_residual(hidden_states, residual)
-
-
-def _add_residual(out: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """``residual + out``, into ``out`` when a fused LoRA function made it (its backward does not read it)."""
-    owner = getattr(out.grad_fn, "_forward_cls", None)
-    if owner in (_LoraLinear, _SwiGLULora) and out.shape == residual.shape and out.dtype == residual.dtype:
-        return out.add_(residual)
-    return residual + out
-
-
-def _llama_decoder_layer(module: nn.Module) -> bool:
-    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
-
-    return runs_forward_of(module, LlamaDecoderLayer)
-
-
-@functools.cache
-def _residual_class(cls: type) -> type:
-    return type(f"InPlaceResidual{cls.__name__}", (_InPlaceResidual, cls), {"__module__": __name__})
-
-
 def _llama_attention(module: nn.Module) -> bool:
     """Whether ``module`` runs LlamaAttention's own forward (Llama-family models, SmolLM2 among them)."""
     from transformers.models.llama.modeling_llama import LlamaAttention
@@ -508,8 +480,8 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
                 and _swiglu_mlp(module):
             module.__class__ = _swiglu_class(type(module))
             counts["mlp"] += 1
-        if not isinstance(module, _InPlaceResidual) and _llama_decoder_layer(module):
-            module.__class__ = _residual_class(type(module))
+        if not isinstance(module, InPlaceResidual) and llama_decoder_layer(module):
+            module.__class__ = residual_class(type(module))
             counts["residual"] += 1
         if kernels.library() is None:
             continue

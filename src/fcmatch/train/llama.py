@@ -3,7 +3,8 @@
 ``FusedRMSNorm`` runs Llama's RMSNorm in one C pass each way while its weight is frozen, and tags its output so that
 a grouped LoRA projection reading it (``fastlora._GroupedLora``) can keep the norm's input, which the norm keeps
 anyway, and recompute the output in backward (``normed_source``). ``Rotary`` applies the rotary embedding of queries
-and keys in one pass each way. ``fastlora.speed_up_lora`` installs them.
+and keys in place, one pass each way. ``InPlaceResidual`` adds a decoder layer's residuals into its attention's and
+MLP's outputs. ``fastlora.speed_up_lora`` installs them.
 """
 
 from __future__ import annotations
@@ -96,3 +97,47 @@ class Rotary(torch.autograd.Function):
         heads = grad.contiguous()
         heads = heads.view(*heads.shape[:-1], -1, cos.shape[-1])
         return kernels.rotary(heads, cos, sin, backward=True).view(grad.shape), None, None
+
+
+class InPlaceResidual:
+    """Mixin over ``LlamaDecoderLayer``: the same steps, with each residual added into the attention's or the MLP's
+    output in place when that output is a fresh tensor of fcmatch's fused functions (nothing else holds it).
+
+    ``residual + out`` wrote a third (tokens x hidden) tensor and freed ``out``: two blocks per layer that glibc's
+    aligned allocations left unused, so the step's heap grew by more than it kept.
+    """
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, past_key_values: Any = None, use_cache: bool | None = False,
+                position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None, **kwargs: Any) -> torch.Tensor:
+        residual = hidden_states
+        hidden_states = self.input_layernorm(hidden_states)
+        hidden_states, _ = self.self_attn(hidden_states=hidden_states, attention_mask=attention_mask,
+                                          position_ids=position_ids, past_key_values=past_key_values,
+                                          use_cache=use_cache, position_embeddings=position_embeddings, **kwargs)
+        hidden_states = add_residual(hidden_states, residual)
+        residual = hidden_states
+        hidden_states = self.post_attention_layernorm(hidden_states)
+        hidden_states = self.mlp(hidden_states)
+        return add_residual(hidden_states, residual)
+
+
+def add_residual(out: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """``residual + out``, into ``out`` when an autograd function whose backward does not read its output made it
+    (one that sets ``output_unread``, as fcmatch's fused LoRA functions do)."""
+    owner = getattr(out.grad_fn, "_forward_cls", None)
+    if getattr(owner, "output_unread", False) and out.shape == residual.shape and out.dtype == residual.dtype:
+        return out.add_(residual)
+    return residual + out
+
+
+def llama_decoder_layer(module: nn.Module) -> bool:
+    """Whether ``module`` runs LlamaDecoderLayer's forward code (Mistral's and Qwen2's layers are the same code)."""
+    from transformers.models.llama.modeling_llama import LlamaDecoderLayer
+
+    return runs_forward_of(module, LlamaDecoderLayer)
+
+
+@functools.cache
+def residual_class(cls: type) -> type:
+    return type(f"InPlaceResidual{cls.__name__}", (InPlaceResidual, cls), {"__module__": __name__})
