@@ -307,7 +307,23 @@ static void gemm_abt(float *S, int64_t lds, const float *a, int64_t lda, int row
                      int64_t nk, int64_t dim, float alpha) {
     const float *ar[8];  /* rows past `rows` repeat row 0: no branch in the inner loop */
     for (int r = 0; r < 8; r++) ar[r] = a + (r < rows ? r : 0) * lda;
-    for (int64_t j = 0; j < nk; j += 16) {
+    int64_t j = 0;
+    for (; j + 32 <= nk; j += 32) {  /* two key blocks per pass: each broadcast of a[r][d] feeds two FMAs */
+        v16 acc[8][2];
+        for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = (v16){0};
+        for (int64_t d = 0; d < dim; d++) {
+            v16 b0 = LOAD(bt + d * ld + j), b1 = LOAD(bt + d * ld + j + 16);
+            for (int r = 0; r < 8; r++) {
+                float x = ar[r][d];
+                acc[r][0] += x * b0; acc[r][1] += x * b1;
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            STORE(S + r * lds + j, acc[r][0] * alpha);
+            STORE(S + r * lds + j + 16, acc[r][1] * alpha);
+        }
+    }
+    for (; j < nk; j += 16) {
         v16 acc[8];
         for (int r = 0; r < 8; r++) acc[r] = (v16){0};
         for (int64_t d = 0; d < dim; d++) {
