@@ -286,6 +286,40 @@ def _per_example_sdpa(q, k, v, lengths, scale):
 def test_attention_kernel_matches_sdpa_per_example(heads, kv_heads):
     """Examples of 1 to 100 tokens (not multiples of the kernel's 8-row and 16-key blocks): output and the
     gradients of q, k and v equal torch's causal sdpa run on each example alone."""
+    _check_attention_kernel(heads, kv_heads)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return set(next(line for line in info if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return set()
+
+
+@needs_kernels
+@pytest.mark.parametrize("march,flags", [("x86-64-v2", {"sse4_2"}), ("x86-64-v3", {"avx2", "fma"}),
+                                         ("x86-64-v4", {"avx512f"})])
+def test_attention_kernel_is_right_for_each_vector_width(march, flags, monkeypatch):
+    """The kernels built for SSE (4-float vectors), AVX2 (8) and AVX-512 (16), each with its own register
+    blocks, give sdpa's values and gradients. A build whose vectors were wider than the registers was right but
+    ran the attention ~17x slower, so every width is built and run here."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64") or not flags <= _cpu_flags():
+        pytest.skip(f"this CPU cannot run -march={march} code")
+    monkeypatch.setattr(kernels, "_FLAGS", tuple(f"-march={march}" if f == "-march=native" else f
+                                                 for f in kernels._FLAGS))
+    kernels.library.cache_clear()
+    try:
+        assert kernels.library() is not None
+        _check_attention_kernel(9, 3)
+    finally:
+        monkeypatch.undo()
+        kernels.library.cache_clear()
+
+
+def _check_attention_kernel(heads: int, kv_heads: int) -> None:
     torch.manual_seed(0)
     lengths = [1, 7, 8, 9, 17, 100, 33, 2]
     tokens = sum(lengths)

@@ -1,4 +1,5 @@
-"""C kernels for the CPU LoRA fast paths (``kernels.c``): fused passes that eager PyTorch runs as several.
+"""C kernels for the CPU LoRA fast paths (``kernels.c``, ``kernels_attention.c``): fused passes that eager
+PyTorch runs as several.
 
 - ``drop_positions``: the dropped positions of an i.i.d. Bernoulli(p) mask as geometric gaps, from a
   xoshiro256** stream seeded by one draw from torch's generator (so runs stay reproducible and resumable),
@@ -14,9 +15,11 @@
   slices, negation and concatenation and three elementwise passes (and their backward).
 - ``rms_norm`` / ``rms_norm_backward``: Llama's RMSNorm for a frozen weight, one pass each way instead of
   about six (forward) and ten (backward).
+- ``attention`` / ``attention_backward``: causal attention within packed examples, head size 64, on vectors as
+  wide as the target's registers (16, 8 or 4 floats).
 
 The library is compiled on first use with the system C compiler (``cc -O3 -march=native -fopenmp``, about a
-second) into ``$FCMATCH_HOME/kernels/`` under a name that hashes the source, the flags and the CPU, and loaded
+second) into ``$FCMATCH_HOME/kernels/`` under a name that hashes the sources, the flags and the CPU, and loaded
 with ctypes; its OpenMP loops run on the libgomp torch has already loaded. Without a compiler, or with
 ``FCMATCH_KERNELS=0``, ``library()`` is None and fastlora runs its PyTorch twins of the same maths (tested
 against each other). Every wrapper takes contiguous fp32 CPU tensors; ``usable`` says whether a tensor is one.
@@ -40,7 +43,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).with_name("kernels.c")
+_SOURCES = (Path(__file__).with_name("kernels.c"), Path(__file__).with_name("kernels_attention.c"))
 _FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
 _PORTABLE_FLAGS = ("-O3", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")  # compilers without -march=native
 
@@ -77,19 +80,20 @@ def _cpu_signature() -> bytes:
 
 
 def _compile(compiler: str, target: Path) -> None:
-    """Compile kernels.c into ``target`` atomically (another process may be building the same file)."""
+    """Compile the C sources into one library, ``target``, atomically (another process may build the same file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
     os.close(handle)
     try:
         errors = []
         for flags in (_FLAGS, _PORTABLE_FLAGS):
-            done = subprocess.run([compiler, *flags, str(_SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+            done = subprocess.run([compiler, *flags, *map(str, _SOURCES), "-o", tmp, "-lm"], capture_output=True,
+                                  text=True)
             if done.returncode == 0:
                 os.replace(tmp, target)
                 return
             errors.append(done.stderr.strip()[-2000:])
-        raise OSError(f"{compiler} failed on {_SOURCE}:\n" + "\n".join(errors))
+        raise OSError(f"{compiler} failed on {', '.join(map(str, _SOURCES))}:\n" + "\n".join(errors))
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -101,8 +105,9 @@ def _build() -> ctypes.CDLL:
         raise OSError("no C compiler found (cc or gcc; set CC to choose one)")
     from fcmatch.models import fcmatch_home
 
-    key = hashlib.sha256(b"\0".join([_SOURCE.read_bytes(), " ".join(_FLAGS).encode(), compiler.encode(),
-                                      _cpu_signature()])).hexdigest()[:16]
+    parts = [*(source.read_bytes() for source in _SOURCES), " ".join(_FLAGS).encode(), compiler.encode(),
+             _cpu_signature()]
+    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
     target = fcmatch_home() / "kernels" / f"kernels-{key}.so"
     if not target.exists():
         _compile(compiler, target)
