@@ -49,6 +49,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/extract_throughput.py
+	$(BIN)/python benchmarks/attention_isa.py
+	$(BIN)/python benchmarks/first_touch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
