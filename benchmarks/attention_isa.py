@@ -29,7 +29,8 @@ from fcmatch.train import kernels
 
 LENGTHS = [130, 184, 97, 160, 171, 112, 208, 136]
 HEADS, KV_HEADS, DIM, SCALE = 9, 3, 64, 0.125
-LEVELS = {"x86-64-v2": {"sse4_2"}, "x86-64-v3": {"avx2", "fma"}, "x86-64-v4": {"avx512f"}, "native": set()}
+LEVELS = {"x86-64-v2": {"popcnt", "sse4_2", "ssse3"}, "x86-64-v3": {"avx2", "bmi2", "fma", "movbe"},
+          "x86-64-v4": {"avx512f", "avx512bw", "avx512dq", "avx512vl"}, "native": set()}
 
 
 def cpu_flags() -> set[str]:
