@@ -33,14 +33,6 @@ LEVELS = {"x86-64-v2": {"popcnt", "sse4_2", "ssse3"}, "x86-64-v3": {"avx2", "bmi
           "x86-64-v4": {"avx512f", "avx512bw", "avx512dq", "avx512vl"}, "native": set()}
 
 
-def cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        return set(next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
-
-
 def timed(function, repeats: int) -> float:
     """Median milliseconds of one call, after three warm-up calls."""
     for _ in range(3):
@@ -94,7 +86,7 @@ def main() -> int:
     print(f"{'torch sdpa per example':<22}{forward_ms:>11.2f}{forward_gflop / forward_ms * 1e3:>9.1f}"
           f"{backward_ms:>13.2f}{2 * forward_gflop / backward_ms * 1e3:>9.1f}{0.0:>12.1e}")
 
-    flags, x86 = cpu_flags(), platform.machine() in ("x86_64", "AMD64")
+    flags, x86 = kernels.cpu_flags(), platform.machine() in ("x86_64", "AMD64")
     native_flags, home = kernels._FLAGS, fcmatch.models.fcmatch_home
     with tempfile.TemporaryDirectory() as tmp:
         fcmatch.models.fcmatch_home = lambda: Path(tmp)  # each build goes to the temporary folder

@@ -289,14 +289,6 @@ def test_attention_kernel_matches_sdpa_per_example(heads, kv_heads):
     _check_attention_kernel(heads, kv_heads)
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return set(next(line for line in info if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
-
-
 @needs_kernels
 @pytest.mark.parametrize("march,flags", [
     ("x86-64-v2", {"popcnt", "sse4_2", "ssse3"}), ("x86-64-v3", {"avx2", "bmi2", "fma", "movbe"}),
@@ -307,7 +299,7 @@ def test_attention_kernel_is_right_for_each_vector_width(march, flags, monkeypat
     ran the attention 10-17x slower, so every width is built and run here."""
     import platform
 
-    if platform.machine() not in ("x86_64", "AMD64") or not flags <= _cpu_flags():
+    if platform.machine() not in ("x86_64", "AMD64") or not flags <= kernels.cpu_flags():
         pytest.skip(f"this CPU cannot run -march={march} code")
     monkeypatch.setattr(kernels, "_FLAGS", tuple(f"-march={march}" if f == "-march=native" else f
                                                  for f in kernels._FLAGS))

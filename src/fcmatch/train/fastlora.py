@@ -44,9 +44,8 @@ from fcmatch.train.llama import (
     Rotary,
     llama_decoder_layer,
     llama_rms_norm,
+    mixed_class,
     normed_source,
-    residual_class,
-    rms_norm_class,
     runs_forward_of,
 )
 
@@ -390,11 +389,6 @@ def _swiglu_mlp(module: nn.Module) -> bool:
     return runs_forward_of(module, LlamaMLP) and _is_silu(getattr(module, "act_fn", None))
 
 
-@functools.cache
-def _swiglu_class(cls: type) -> type:
-    return type(f"FusedSwiGLU{cls.__name__}", (_FusedSwiGLU, cls), {"__module__": __name__})
-
-
 class _FusedRotaryAttention:
     """Mixin over ``LlamaAttention`` whose forward applies the rotary embedding with ``llama.Rotary`` (CPU, fp32, no
     KV cache); otherwise, and for the rest of the layer, the same steps as transformers' forward."""
@@ -430,11 +424,6 @@ def _llama_attention(module: nn.Module) -> bool:
 
 
 @functools.cache
-def _rotary_class(cls: type) -> type:
-    return type(f"FusedRotary{cls.__name__}", (_FusedRotaryAttention, cls), {"__module__": __name__})
-
-
-@functools.cache
 def _classes() -> dict[type, type]:
     """peft's plain and 4-bit LoRA layer classes -> their fused subclasses (built once, shared by every model)."""
     from peft.tuners.lora.layer import Linear
@@ -446,7 +435,7 @@ def _classes() -> dict[type, type]:
         classes.append(Linear4bit)
     except ImportError:  # peft without bitsandbytes
         pass
-    return {cls: type(f"FusedLora{cls.__name__}", (_FusedForward, cls), {"__module__": __name__}) for cls in classes}
+    return {cls: mixed_class("FusedLora", _FusedForward, cls) for cls in classes}
 
 
 def speed_up_lora(model: nn.Module) -> dict[str, int]:
@@ -478,17 +467,17 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
     for module in model.modules():
         if not isinstance(module, _FusedSwiGLU) and isinstance(getattr(module, "down_proj", None), _FusedForward) \
                 and _swiglu_mlp(module):
-            module.__class__ = _swiglu_class(type(module))
+            module.__class__ = mixed_class("FusedSwiGLU", _FusedSwiGLU, type(module))
             counts["mlp"] += 1
         if not isinstance(module, InPlaceResidual) and llama_decoder_layer(module):
-            module.__class__ = residual_class(type(module))
+            module.__class__ = mixed_class("InPlaceResidual", InPlaceResidual, type(module))
             counts["residual"] += 1
         if kernels.library() is None:
             continue
         if not isinstance(module, FusedRMSNorm) and llama_rms_norm(module):
-            module.__class__ = rms_norm_class(type(module))
+            module.__class__ = mixed_class("Fused", FusedRMSNorm, type(module))
             counts["norm"] += 1
         elif not isinstance(module, _FusedRotaryAttention) and _llama_attention(module):
-            module.__class__ = _rotary_class(type(module))
+            module.__class__ = mixed_class("FusedRotary", _FusedRotaryAttention, type(module))
             counts["rotary"] += 1
     return counts

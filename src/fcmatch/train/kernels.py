@@ -79,6 +79,15 @@ def _cpu_signature() -> bytes:
     return "\n".join([platform.machine(), *lines]).encode()
 
 
+def cpu_flags() -> set[str]:
+    """The x86 feature flags of this CPU from /proc/cpuinfo (empty elsewhere): which ``-march`` levels it can run."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        return set(next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return set()
+
+
 def _compile(compiler: str, target: Path) -> None:
     """Compile the C sources into one library, ``target``, atomically (another process may build the same file)."""
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -63,8 +63,10 @@ def llama_rms_norm(module: nn.Module) -> bool:
 
 
 @functools.cache
-def rms_norm_class(cls: type) -> type:
-    return type(f"Fused{cls.__name__}", (FusedRMSNorm, cls), {"__module__": __name__})
+def mixed_class(prefix: str, mixin: type, cls: type) -> type:
+    """``cls`` with ``mixin``'s methods first, named ``prefix + cls.__name__``: built once per class, shared by every
+    module that ``speed_up_lora`` switches to it (FSDP's wrap policy matches layers by these names)."""
+    return type(f"{prefix}{cls.__name__}", (mixin, cls), {"__module__": mixin.__module__})
 
 
 def normed_source(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
@@ -136,8 +138,3 @@ def llama_decoder_layer(module: nn.Module) -> bool:
     from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
     return runs_forward_of(module, LlamaDecoderLayer)
-
-
-@functools.cache
-def residual_class(cls: type) -> type:
-    return type(f"InPlaceResidual{cls.__name__}", (InPlaceResidual, cls), {"__module__": __name__})
