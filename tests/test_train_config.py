@@ -95,11 +95,12 @@ def test_glibc_malloc_is_tuned_on_linux():
     assert memory.keep_freed_memory() is sys.platform.startswith("linux")
 
 
-def test_huge_pages_follow_the_variable_and_the_kernel_mode(monkeypatch, tmp_path):
+def test_huge_pages_follow_the_variable_the_kernel_mode_and_the_allocator(monkeypatch, tmp_path):
     from fcmatch.train import memory
 
     mode = tmp_path / "enabled"
     monkeypatch.setattr(memory, "THP_SETTING", mode)
+    monkeypatch.setattr(memory, "malloc_allocator_installed", lambda: False)  # an earlier sft may have installed it
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
     for text, expected in (("always [madvise] never", True), ("[always] madvise never", True),
                            ("always madvise [never]", False)):
@@ -108,8 +109,11 @@ def test_huge_pages_follow_the_variable_and_the_kernel_mode(monkeypatch, tmp_pat
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "0")
     mode.write_text("[always] madvise never")
     assert memory.huge_pages() is False
-    mode.unlink()
     monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", "1")
+    monkeypatch.setattr(memory, "malloc_allocator_installed", lambda: True)
+    assert memory.huge_pages() is False  # fcmatch's allocator does not ask for huge pages
+    monkeypatch.setattr(memory, "malloc_allocator_installed", lambda: False)
+    mode.unlink()
     assert memory.huge_pages() is False  # no THP support in the kernel
 
 

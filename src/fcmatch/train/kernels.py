@@ -88,21 +88,23 @@ def cpu_flags() -> set[str]:
         return set()
 
 
-def _compile(compiler: str, target: Path) -> None:
-    """Compile the C sources into one library, ``target``, atomically (another process may build the same file)."""
+def compile_library(compiler: str, sources: tuple[Path, ...], flag_sets: tuple[tuple[str, ...], ...], target: Path,
+                    libraries: tuple[str, ...] = ("-lm",)) -> None:
+    """Compile ``sources`` into one shared library, ``target``, with the first of ``flag_sets`` the compiler
+    accepts, atomically (another process may build the same file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
     os.close(handle)
     try:
         errors = []
-        for flags in (_FLAGS, _PORTABLE_FLAGS):
-            done = subprocess.run([compiler, *flags, *map(str, _SOURCES), "-o", tmp, "-lm"], capture_output=True,
+        for flags in flag_sets:
+            done = subprocess.run([compiler, *flags, *map(str, sources), "-o", tmp, *libraries], capture_output=True,
                                   text=True)
             if done.returncode == 0:
                 os.replace(tmp, target)
                 return
             errors.append(done.stderr.strip()[-2000:])
-        raise OSError(f"{compiler} failed on {', '.join(map(str, _SOURCES))}:\n" + "\n".join(errors))
+        raise OSError(f"{compiler} failed on {', '.join(map(str, sources))}:\n" + "\n".join(errors))
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -119,7 +121,7 @@ def _build() -> ctypes.CDLL:
     key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
     target = fcmatch_home() / "kernels" / f"kernels-{key}.so"
     if not target.exists():
-        _compile(compiler, target)
+        compile_library(compiler, _SOURCES, (_FLAGS, _PORTABLE_FLAGS), target)
     library = ctypes.CDLL(str(target))
     for name, argtypes in _SIGNATURES.items():
         function = getattr(library, name)

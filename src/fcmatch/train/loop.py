@@ -188,6 +188,7 @@ def sft(config: TrainConfig) -> Path:
     config.validate()
     started = time.perf_counter()
     memory.keep_freed_memory()
+    memory.use_malloc_allocator()
     distributed.init()
     rank, world = distributed.rank(), distributed.world()
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
@@ -309,6 +310,7 @@ def sft(config: TrainConfig) -> Path:
             "peak_rss_mb": round(manifest.peak_rss_mb(), 1),
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
             "huge_pages": memory.huge_pages(),
+            "cpu_allocator": "fcmatch-malloc" if memory.malloc_allocator_installed() else "torch",
         }
         data_sha = data_hash(config.train_file, config.val_file)
         (run / "manifest.json").write_text(json.dumps(manifest.build(config.to_dict(), data_sha, extra), indent=2))
