@@ -20,7 +20,9 @@ optimizer steps, the causal train split in ../shared (else the bundled demo data
 fcmatch and fcmatch QLoRA train in fp32 (``dtype=float32``, what ``auto`` picks on a CPU), so MFU is measured
 against the fp32 probe and the comparison with TRL fp32 is like for like. Every configuration runs with the
 same environment, including ``THP_MEM_ALLOC_ENABLE`` (transparent huge pages for torch's large CPU tensors;
-``import fcmatch`` turns it on, so the TRL processes get it too unless it is set to 0 outside).
+``import fcmatch`` turns it on, so the TRL processes get it too unless it is set to 0 outside). The fcmatch
+configurations run on fcmatch's malloc-backed CPU allocator, which ``sft`` installs (``fcmatch.train.memory``;
+``FCMATCH_ALLOCATOR=0`` keeps torch's); the TRL ones on torch's.
 
 ``--lora-dropout 0`` runs every configuration without LoRA dropout (all of them get faster).
 
@@ -125,7 +127,8 @@ def run_fcmatch(steps: int, method: str, dtype: str = "float32") -> dict:
     step_rates = [row["tokens_per_s"] for row in map(json.loads, lines) if "tokens_per_s" in row]
     probes.append(matmul_gflops(windows=2, dtype=dtype))
     return {"probe_gflops": probes, "tokens_per_s": manifest["tokens_per_s"], "tokens": manifest["tokens_trained"],
-            "seconds": manifest["train_seconds"], "peak_rss_mb": peak_rss_mb(), "step_tokens_per_s": step_rates}
+            "seconds": manifest["train_seconds"], "peak_rss_mb": peak_rss_mb(), "step_tokens_per_s": step_rates,
+            "cpu_allocator": manifest.get("cpu_allocator")}
 
 
 def _trl_dataset():
@@ -254,7 +257,8 @@ def main() -> int:
     summary: dict[str, float | str | None] = {
         "matmul_gflops": gflops, "data": str(data_file()), "batch": BATCH, "lora_dropout": args.lora_dropout,
         "cpu": cpu_name(), "threads": _threads(), "huge_pages": env["THP_MEM_ALLOC_ENABLE"],
-        "matmul_probes": probes["float32"], "matmul_bf16_gflops": max(probes["bfloat16"], default=None)}
+        "matmul_probes": probes["float32"], "matmul_bf16_gflops": max(probes["bfloat16"], default=None),
+        "fcmatch_cpu_allocator": results.get("fcmatch", {}).get("cpu_allocator")}
     for name in CONFIGS:
         summary[f"{name}_tokens_per_s"] = results.get(name, {}).get("tokens_per_s")
         summary[f"{name}_peak_rss_mb"] = results.get(name, {}).get("peak_rss_mb")
@@ -278,7 +282,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"cpu: {summary['cpu']} ({summary['threads']} threads)   THP_MEM_ALLOC_ENABLE={summary['huge_pages']}")
+    print(f"cpu: {summary['cpu']} ({summary['threads']} threads)   THP_MEM_ALLOC_ENABLE={summary['huge_pages']}   "
+          f"fcmatch's CPU allocator: {summary['fcmatch_cpu_allocator']}")
     bf16_probe = f"   bf16 matmul: {summary['matmul_bf16_gflops']:.1f} GFLOP/s" if bf16 else ""
     print(f"data: {summary['data']}   batch {BATCH} examples   LoRA dropout {args.lora_dropout}   "
           f"fp32 matmul: {gflops:.1f} GFLOP/s{bf16_probe}")
