@@ -88,8 +88,8 @@ def cpu_flags() -> set[str]:
         return set()
 
 
-def compile_library(compiler: str, sources: tuple[Path, ...], flag_sets: tuple[tuple[str, ...], ...], target: Path,
-                    libraries: tuple[str, ...] = ("-lm",)) -> None:
+def _compile(compiler: str, sources: tuple[Path, ...], flag_sets: tuple[tuple[str, ...], ...], target: Path,
+             libraries: tuple[str, ...]) -> None:
     """Compile ``sources`` into one shared library, ``target``, with the first of ``flag_sets`` the compiler
     accepts, atomically (another process may build the same file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,19 +110,25 @@ def compile_library(compiler: str, sources: tuple[Path, ...], flag_sets: tuple[t
             os.unlink(tmp)
 
 
+def cached_library(name: str, compiler: str, sources: tuple[Path, ...], flag_sets: tuple[tuple[str, ...], ...],
+                   key: bytes, libraries: tuple[str, ...] = ("-lm",)) -> ctypes.CDLL:
+    """Load ``$FCMATCH_HOME/kernels/{name}-{hash}.so``, compiling it first when absent; the hash covers the sources,
+    the first flag set, the compiler and ``key`` (what else the build depends on)."""
+    from fcmatch.models import fcmatch_home
+
+    parts = [*(source.read_bytes() for source in sources), " ".join(flag_sets[0]).encode(), compiler.encode(), key]
+    digest = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+    target = fcmatch_home() / "kernels" / f"{name}-{digest}.so"
+    if not target.exists():
+        _compile(compiler, sources, flag_sets, target, libraries)
+    return ctypes.CDLL(str(target))
+
+
 def _build() -> ctypes.CDLL:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise OSError("no C compiler found (cc or gcc; set CC to choose one)")
-    from fcmatch.models import fcmatch_home
-
-    parts = [*(source.read_bytes() for source in _SOURCES), " ".join(_FLAGS).encode(), compiler.encode(),
-             _cpu_signature()]
-    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
-    target = fcmatch_home() / "kernels" / f"kernels-{key}.so"
-    if not target.exists():
-        compile_library(compiler, _SOURCES, (_FLAGS, _PORTABLE_FLAGS), target)
-    library = ctypes.CDLL(str(target))
+    library = cached_library("kernels", compiler, _SOURCES, (_FLAGS, _PORTABLE_FLAGS), _cpu_signature())
     for name, argtypes in _SIGNATURES.items():
         function = getattr(library, name)
         function.argtypes, function.restype = argtypes, None

@@ -40,7 +40,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import hashlib
 import logging
 import os
 import shutil
@@ -92,8 +91,7 @@ ALLOCATOR_SOURCE = Path(__file__).with_name("allocator.cpp")
 def _build_allocator() -> ctypes.CDLL:
     import torch
 
-    from fcmatch.models import fcmatch_home
-    from fcmatch.train.kernels import compile_library
+    from fcmatch.train.kernels import cached_library
 
     compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
     if not compiler:
@@ -104,13 +102,8 @@ def _build_allocator() -> ctypes.CDLL:
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
     flags = ("-O2", "-std=c++17", "-shared", "-fPIC", f"-D_GLIBCXX_USE_CXX11_ABI={abi}", f"-I{root / 'include'}")
     libraries = (f"-L{root / 'lib'}", "-lc10", f"-Wl,-rpath,{root / 'lib'}")
-    parts = [ALLOCATOR_SOURCE.read_bytes(), " ".join(flags + libraries).encode(), compiler.encode(),
-             torch.__version__.encode()]
-    key = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
-    target = fcmatch_home() / "kernels" / f"allocator-{key}.so"
-    if not target.exists():
-        compile_library(compiler, (ALLOCATOR_SOURCE,), (flags,), target, libraries)
-    library = ctypes.CDLL(str(target))
+    key = " ".join((*libraries, torch.__version__)).encode()
+    library = cached_library("allocator", compiler, (ALLOCATOR_SOURCE,), (flags,), key, libraries)
     library.fc_install_allocator.restype = library.fc_allocator_installed.restype = ctypes.c_int
     return library
 
@@ -136,5 +129,7 @@ def use_malloc_allocator() -> bool:
 
 def malloc_allocator_installed() -> bool:
     """Whether fcmatch's allocator is torch's CPU allocator now (without building or installing it)."""
-    return _allocator.cache_info().currsize > 0 and _allocator() is not None \
-        and bool(_allocator().fc_allocator_installed())
+    if _allocator.cache_info().currsize == 0:  # never built in this process, so never installed
+        return False
+    library = _allocator()
+    return library is not None and bool(library.fc_allocator_installed())
