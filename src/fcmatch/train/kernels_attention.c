@@ -23,8 +23,50 @@ enum { ABT_ROWS = 8, ABT_VECS = 2, PV_ROWS = 4, PV_VECS = 4, WTA_ROWS = 8, WTA_V
 enum { ABT_ROWS = 4, ABT_VECS = 2, PV_ROWS = 4, PV_VECS = 2, WTA_ROWS = 4, WTA_VECS = 2 };
 #endif
 typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
 #define LOAD(p) (*(const vf *)(p))
 #define STORE(p, x) (*(vf *)(p) = (x))
+
+/* Softmax rows on whole vectors. Rows are short (a query block's keys, 8-208 here), and GCC compiled the earlier
+ * `omp simd` reductions with libmvec's expf into loops that spilled their partial sums to the stack and reduced
+ * them across lanes once per row and loop: about as much time as the two products. Here each row is padded to
+ * whole 16-key blocks, the keys past the diagonal are set to -1e30 and come out of exp as exactly 0. */
+static inline vf splat(float x) { return (vf){0} + x; }
+static inline vf select_vf(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+
+/* exp(x) for x <= 0, lanewise: Cephes expf's reduction and polynomial (about 1 ulp), exactly 0 below -87. */
+static inline vf exp_nonpositive(vf x) {
+    vi under = x < splat(-87.0f);
+    x = select_vf(under, splat(-87.0f), x);
+    vi n = __builtin_convertvector(x * 1.44269504088896341f - 0.5f, vi);  /* round(x log2 e): x <= 0 */
+    vf nf = __builtin_convertvector(n, vf);
+    vf r = x - nf * 0.693359375f;
+    r = r + nf * 2.12194440e-4f;
+    vf y = splat(1.9875691500e-4f);
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * (r * r) + r + 1.0f;
+    vf scale = (vf)((n + 127) << 23);
+    return (vf)((vi)(y * scale) & ~under);
+}
+
+static inline float hmax(vf x) { float m = x[0]; for (int i = 1; i < VW; i++) m = x[i] > m ? x[i] : m; return m; }
+static inline float hsum(vf x) { float s = 0.0f; for (int i = 0; i < VW; i++) s += x[i]; return s; }
+
+/* Row[j] for j in [lim, width) set to -1e30 (width a multiple of VW): masked out of a softmax. */
+static inline void mask_tail(float *row, int64_t lim, int64_t width) {
+    int64_t j = lim / VW * VW;
+    if (j < width && j < lim) {
+        vi lane;
+        for (int i = 0; i < VW; i++) lane[i] = (int32_t)(j + i < lim ? -1 : 0);
+        STORE(row + j, select_vf(lane, LOAD(row + j), splat(-1e30f)));
+        j += VW;
+    }
+    for (; j < width; j += VW) STORE(row + j, splat(-1e30f));
+}
 
 /* S[r][0..nk) = alpha * sum_d a[r][d] * bt[d][0..nk) for r < rows (<= 8), a rows with stride lda, bt (dim x ld)
  * packed, nk a multiple of 16 (bt padded with zeros). */
@@ -125,17 +167,18 @@ void fc_attention(float *out, float *lse, const float *q, const float *k, const 
                     gemm_abt(S, ld, q + ((s + i0) * H + h) * D, H * D, rows, kt, ld, nkp, D, scale);
                     for (int r = 0; r < rows; r++) {
                         float *Sr = S + r * ld;
-                        int64_t lim = i0 + r + 1;
-                        float m = -INFINITY;
-                        #pragma omp simd reduction(max:m)
-                        for (int64_t j = 0; j < lim; j++) m = Sr[j] > m ? Sr[j] : m;
-                        float l = 0.0f;
-                        #pragma omp simd reduction(+:l)
-                        for (int64_t j = 0; j < lim; j++) { Sr[j] = expf(Sr[j] - m); l += Sr[j]; }
-                        float inv = 1.0f / l;
-                        #pragma omp simd
-                        for (int64_t j = 0; j < lim; j++) Sr[j] *= inv;
-                        for (int64_t j = lim; j < nkp; j++) Sr[j] = 0.0f;
+                        mask_tail(Sr, i0 + r + 1, nkp);
+                        vf vm = LOAD(Sr);
+                        for (int64_t j = VW; j < nkp; j += VW) { vf x = LOAD(Sr + j); vm = select_vf(x > vm, x, vm); }
+                        float m = hmax(vm);
+                        vf vl = {0};
+                        for (int64_t j = 0; j < nkp; j += VW) {
+                            vf e = exp_nonpositive(LOAD(Sr + j) - m);
+                            STORE(Sr + j, e);
+                            vl += e;
+                        }
+                        float l = hsum(vl), inv = 1.0f / l;
+                        for (int64_t j = 0; j < nkp; j += VW) STORE(Sr + j, LOAD(Sr + j) * inv);
                         lse[h * T + s + i0 + r] = m + logf(l);
                     }
                     gemm_pv(out + ((s + i0) * H + h) * D, H * D, S, ld, rows, v + (s * KV + g) * D, KV * D, nk);
@@ -200,17 +243,15 @@ void fc_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                     for (int r = 0; r < rows; r++) {
                         float *Pr = P + r * ld, *dPr = dP + r * ld;
                         const float *gr = gb + r * H * D, *orow = ob + r * H * D;
-                        float m = lse[h * T + s + i0 + r], di = 0.0f;
-                        #pragma omp simd reduction(+:di)
-                        for (int64_t d = 0; d < D; d++) di += gr[d] * orow[d];
-                        int64_t lim = i0 + r + 1;
-                        #pragma omp simd
-                        for (int64_t j = 0; j < lim; j++) {
-                            float p = expf(Pr[j] - m);
-                            Pr[j] = p;
-                            dPr[j] = p * (dPr[j] - di) * scale;
+                        vf vd = {0};
+                        for (int64_t d = 0; d < D; d += VW) vd += LOAD(gr + d) * LOAD(orow + d);
+                        float m = lse[h * T + s + i0 + r], di = hsum(vd);
+                        mask_tail(Pr, i0 + r + 1, nkp);
+                        for (int64_t j = 0; j < nkp; j += VW) {
+                            vf p = exp_nonpositive(LOAD(Pr + j) - m);
+                            STORE(Pr + j, p);
+                            STORE(dPr + j, p * (LOAD(dPr + j) - di) * scale);
                         }
-                        for (int64_t j = lim; j < nkp; j++) Pr[j] = dPr[j] = 0.0f;
                     }
                     /* dq = dS K (dS already scaled), dv += P^T dO, dk += dS^T Q */
                     gemm_pv(dq + ((s + i0) * H + h) * D, H * D, dP, ld, rows, kg, KV * D, nk);
