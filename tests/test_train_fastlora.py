@@ -81,13 +81,13 @@ def _frozen_linear(n_in: int, n_out: int, bias: bool) -> torch.nn.Linear:
     return base
 
 
-@pytest.mark.parametrize("bias", [False, True])
-def test_fused_function_matches_autograd_with_dropout(bias):
+@pytest.mark.parametrize("bias,rank", [(False, 4), (True, 4), (False, 16)])
+def test_fused_function_matches_autograd_with_dropout(bias, rank):
     torch.manual_seed(0)
     x = torch.randn(2, 7, 12, requires_grad=True)
     base = _frozen_linear(12, 9, bias)
-    lora_a = torch.randn(4, 12, requires_grad=True)
-    lora_b = torch.randn(9, 4, requires_grad=True)
+    lora_a = torch.randn(rank, 12, requires_grad=True)
+    lora_b = torch.randn(9, rank, requires_grad=True)
     grad = torch.randn(2, 7, 9)
     torch.manual_seed(5)
     out = _LoraLinear.apply(x, lora_a, lora_b, base, 0.5, 0.3)
@@ -106,17 +106,19 @@ def test_fused_function_matches_autograd_with_dropout(bias):
         assert torch.allclose(got, t.grad, atol=1e-5)
 
 
-def test_grouped_function_matches_autograd_with_dropout(kernel_path):
+@pytest.mark.parametrize("rank", [4, 16])
+def test_grouped_function_matches_autograd_with_dropout(kernel_path, rank):
     """q, k and v (or gate and up) as one function: one product with the stacked A matrices, dropout as a sparse
     correction, the J masks one draw over J inputs; values and gradients are those of J separate LoRA layers
-    with those masks (different output widths, a bias, different scalings)."""
+    with those masks (different output widths, a bias, different scalings). Rank 16 takes the one-pass low-rank
+    gradients (``kernels.lora_low_grads``), rank 4 the two products."""
     if kernel_path != "c-kernels":
         pytest.skip("grouped adapters run on the C kernels; without them each layer takes _LoraLinear")
     torch.manual_seed(0)
     x = torch.randn(3, 13, 24, requires_grad=True)
     widths = (24, 8, 8)
     bases = tuple(_frozen_linear(24, width, bias=j == 1) for j, width in enumerate(widths))
-    weights = [w.requires_grad_() for width in widths for w in (torch.randn(4, 24), torch.randn(width, 4))]
+    weights = [w.requires_grad_() for width in widths for w in (torch.randn(rank, 24), torch.randn(width, rank))]
     scalings, p = (0.5, 0.7, 2.0), 0.3
     grads = [torch.randn(3, 13, width) for width in widths]
     torch.manual_seed(5)

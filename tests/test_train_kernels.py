@@ -296,7 +296,8 @@ def test_attention_kernel_matches_sdpa_per_example(heads, kv_heads):
 def test_attention_kernel_is_right_for_each_vector_width(march, flags, monkeypatch):
     """The kernels built for SSE (4-float vectors), AVX2 (8) and AVX-512 (16), each with its own register
     blocks, give sdpa's values and gradients. A build whose vectors were wider than the registers was right but
-    ran the attention 10-17x slower, so every width is built and run here."""
+    ran the attention 10-17x slower, so every width is built and run here. The LoRA low-rank gradients' register
+    blocks also depend on the width."""
     import platform
 
     if platform.machine() not in ("x86_64", "AMD64") or not flags <= kernels.cpu_flags():
@@ -307,9 +308,39 @@ def test_attention_kernel_is_right_for_each_vector_width(march, flags, monkeypat
     try:
         assert kernels.library() is not None
         _check_attention_kernel(9, 3)
+        _check_low_grads()
     finally:
         monkeypatch.undo()
         kernels.library.cache_clear()
+
+
+@needs_kernels
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lora_low_grads_equal_the_two_products(threads, monkeypatch):
+    """One pass over g gives scaling * g B and scaling * g^T low for ranks of 1, 2 and 4 vectors, rows that are not
+    a multiple of the kernel's row block, and low / grad_low as column slices of a grouped buffer."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    _check_low_grads()
+
+
+def _check_low_grads() -> None:
+    torch.manual_seed(0)
+    width = kernels.library().vector_width
+    for rank in (width, 2 * width, 4 * width):
+        for rows, out in ((37, 24), (3, 5), (130, 96)):
+            g, lora_b = torch.randn(rows, out), torch.randn(out, rank)
+            grouped = torch.randn(rows, 3 * rank)
+            low = grouped[:, rank:2 * rank]
+            assert kernels.low_grads_fit(g, lora_b, low)
+            target = torch.full((rows, 3 * rank), 7.0)
+            grad_low, grad_b = kernels.lora_low_grads(g, lora_b, low, 0.5, target[:, rank:2 * rank])
+            assert grad_low.data_ptr() == target[:, rank:2 * rank].data_ptr()
+            torch.testing.assert_close(grad_low, 0.5 * g @ lora_b, rtol=1e-5, atol=1e-4)
+            torch.testing.assert_close(grad_b, 0.5 * g.t() @ low, rtol=1e-5, atol=1e-4)
+            assert bool((target[:, :rank] == 7).all()) and bool((target[:, 2 * rank:] == 7).all())
+            fresh, _ = kernels.lora_low_grads(g, lora_b, low.contiguous(), 0.5)
+            torch.testing.assert_close(fresh, grad_low)
+    assert not kernels.low_grads_fit(g, lora_b[:, :3], low[:, :3])  # rank 3: the two products instead
 
 
 @needs_kernels

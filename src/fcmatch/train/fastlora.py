@@ -103,13 +103,17 @@ def _grad_b(low: torch.Tensor, g: torch.Tensor, scaling: float) -> torch.Tensor:
     return torch.mm(low.t(), g).mul_(scaling).t().contiguous()
 
 
-def _low_grads(ctx: Any, g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tensor,
-               wants_b: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The gradient of the (tokens, r) low-rank activations and, when wanted, of lora_B."""
-    grad_low = torch.mm(g, lora_b).mul_(ctx.scaling)
-    if not wants_b:
-        return grad_low, None
-    return grad_low, _grad_b(low, g, ctx.scaling)
+def _low_grads(ctx: Any, g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tensor, wants_b: bool,
+               scaling: float | None = None, out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The gradient of the (tokens, r) low-rank activations and, when wanted, of lora_B; with the C kernels both in
+    one pass over g (``kernels.lora_low_grads``). ``out``, when given, receives the first (a column slice)."""
+    scaling = ctx.scaling if scaling is None else scaling
+    if wants_b and kernels.low_grads_fit(g, lora_b, low):
+        return kernels.lora_low_grads(g, lora_b, low, scaling, out)
+    grad_low = torch.mm(g, lora_b).mul_(scaling)
+    if out is not None:
+        grad_low = out.copy_(grad_low)
+    return grad_low, _grad_b(low, g, scaling) if wants_b else None
 
 
 def _input_grad(ctx: Any, g: torch.Tensor, grad_low: torch.Tensor, lora_a: torch.Tensor,
@@ -231,19 +235,19 @@ class _GroupedLora(torch.autograd.Function):
         lora_as, lora_bs = weights[0::2], weights[1::2]
         blocks, rank = len(ctx.bases), ctx.rank
         gs = [g.reshape(-1, g.shape[-1]) for g in grads]
-        grad_low = torch.cat([torch.mm(g, lora_b).mul_(scaling)
-                              for g, lora_b, scaling in zip(gs, lora_bs, ctx.scalings, strict=True)], dim=1)
         needs = ctx.needs_input_grad[5:]
         grad_weights: list[torch.Tensor | None] = [None] * len(weights)
+        grad_low = torch.empty_like(low)
+        for j, (g, lora_b, scaling) in enumerate(zip(gs, lora_bs, ctx.scalings, strict=True)):
+            part = slice(j * rank, (j + 1) * rank)
+            grad_weights[2 * j + 1] = _low_grads(ctx, g, lora_b, low[:, part], needs[2 * j + 1], scaling,
+                                                 grad_low[:, part])[1]
         if any(needs[0::2]):
             grad_a = torch.mm(grad_low.t(), flat)
             if positions is not None:
                 kernels.lora_drop_grad_a(grad_a, grad_low, flat, positions, blocks)
                 grad_a.mul_(ctx.scale)
             grad_weights[0::2] = grad_a.split(rank)
-        for j, (g, scaling) in enumerate(zip(gs, ctx.scalings, strict=True)):
-            if needs[2 * j + 1]:
-                grad_weights[2 * j + 1] = _grad_b(low[:, j * rank:(j + 1) * rank], g, scaling)
         grad_x = None
         if ctx.needs_input_grad[0]:
             stacked = torch.cat(lora_as)

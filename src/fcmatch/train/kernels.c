@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels_vector.h"
+
 /* First index in sorted pos[0..n) whose value is >= key. */
 static int64_t lower_bound(const int64_t *pos, int64_t n, int64_t key) {
     int64_t lo = 0, hi = n;
@@ -202,6 +204,74 @@ void fc_lora_drop_grad_a(float *grad_a, const float *grad_low, const float *x, c
             for (int64_t c = 0; c < width; c++) grad_a[c * in + i] -= acc[i * width + c];
         free(acc);
     }
+}
+
+/* A LoRA layer's two low-rank gradients in one pass over its (rows x out) output gradient g, instead of two thin
+ * products that each read g (about 150 GFLOP/s in MKL at rank 16 on 2 threads):
+ *   grad_low[t] = scaling * g[t] B          (rows x rank, row stride ldl: a slice of the grouped adapters' buffer)
+ *   grad_b      = scaling * g^T low         (out x rank: B's own layout; low's rows have stride ldw)
+ * Threads take contiguous row ranges and sum g^T low into their own (out x rank) buffers, added at the end. For a
+ * block of rb rows the rank-wide rows of grad_low and low stay in registers while o runs over out: each g[t][o]
+ * is read once and feeds 2 * rank / VW FMAs. The rank is nv vectors; rb is as large as the registers allow. */
+static inline __attribute__((always_inline)) void low_grads_block(
+        float *grad_low, int64_t ldl, float *acc, const float *g, const float *b, const float *low, int64_t ldw,
+        int64_t t, int64_t out, float scaling, const int nv, const int rb) {
+    vf sum[8][4], lw[8][4];
+    for (int i = 0; i < rb; i++)
+        for (int c = 0; c < nv; c++) { sum[i][c] = (vf){0}; lw[i][c] = LOAD(low + (t + i) * ldw + c * VW); }
+    const float *gt = g + t * out;
+    for (int64_t o = 0; o < out; o++) {
+        vf bo[4], ao[4];
+        for (int c = 0; c < nv; c++) { bo[c] = LOAD(b + (o * nv + c) * VW); ao[c] = LOAD(acc + (o * nv + c) * VW); }
+        for (int i = 0; i < rb; i++) {
+            float x = gt[i * out + o];
+            for (int c = 0; c < nv; c++) { sum[i][c] += x * bo[c]; ao[c] += x * lw[i][c]; }
+        }
+        for (int c = 0; c < nv; c++) STORE(acc + (o * nv + c) * VW, ao[c]);
+    }
+    for (int i = 0; i < rb; i++)
+        for (int c = 0; c < nv; c++) STORE(grad_low + (t + i) * ldl + c * VW, sum[i][c] * scaling);
+}
+
+static inline __attribute__((always_inline)) void low_grads_rows(
+        float *grad_low, int64_t ldl, float *acc, const float *g, const float *b, const float *low, int64_t ldw,
+        int64_t t0, int64_t t1, int64_t out, float scaling, const int nv, const int rb) {
+    int64_t t = t0;
+    for (; t + rb <= t1; t += rb) low_grads_block(grad_low, ldl, acc, g, b, low, ldw, t, out, scaling, nv, rb);
+    for (; t < t1; t++) low_grads_block(grad_low, ldl, acc, g, b, low, ldw, t, out, scaling, nv, 1);
+}
+
+#if VREGS == 32
+#define LOW_GRADS_ROWS(nv) ((nv) == 1 ? 8 : (nv) == 2 ? 4 : 2)
+#else
+#define LOW_GRADS_ROWS(nv) ((nv) == 1 ? 4 : (nv) == 2 ? 2 : 1)
+#endif
+
+/* The vector width the library was built for: fc_lora_low_grads takes ranks of 1, 2 or 4 vectors. */
+int fc_vector_width(void) { return VW; }
+
+void fc_lora_low_grads(float *grad_low, int64_t ldl, float *grad_b, const float *g, const float *b, const float *low,
+                       int64_t ldw, int64_t rows, int64_t out, int64_t rank, float scaling, int nthreads) {
+    int64_t size = out * rank;
+    float *part = malloc(sizeof(float) * size * nthreads);
+    #pragma omp parallel num_threads(nthreads)
+    {
+        int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t t0 = rows * id / nt, t1 = rows * (id + 1) / nt;
+        float *acc = part + size * id;
+        memset(acc, 0, sizeof(float) * size);
+        if (rank == VW) low_grads_rows(grad_low, ldl, acc, g, b, low, ldw, t0, t1, out, scaling, 1, LOW_GRADS_ROWS(1));
+        else if (rank == 2 * VW) low_grads_rows(grad_low, ldl, acc, g, b, low, ldw, t0, t1, out, scaling, 2, LOW_GRADS_ROWS(2));
+        else if (rank == 4 * VW) low_grads_rows(grad_low, ldl, acc, g, b, low, ldw, t0, t1, out, scaling, 4, LOW_GRADS_ROWS(4));
+        #pragma omp barrier
+        #pragma omp for schedule(static)
+        for (int64_t e = 0; e < size; e++) {
+            float total = 0.0f;
+            for (int64_t k = 0; k < nt; k++) total += part[k * size + e];
+            grad_b[e] = total * scaling;
+        }
+    }
+    free(part);
 }
 
 /* hidden = silu(gate) * up, n elements. */

@@ -9,6 +9,8 @@ PyTorch runs as several.
 - ``lora_drop_low`` / ``lora_drop_back`` / ``lora_drop_grad_a``: dropout of several adapters that read one input
   (q, k and v; gate and up) as sparse corrections of the dense products with the input itself, so that no
   dropped copy is written and one product serves every adapter (``fastlora._GroupedLora``).
+- ``lora_low_grads``: a LoRA layer's two low-rank gradients (of its (tokens x r) activations and of B) in one
+  pass over the output gradient, instead of two thin products that each read it.
 - ``swiglu`` / ``swiglu_backward``: ``silu(gate) * up`` in one pass, and its backward (the down layer's input,
   the gradients of gate and up) in one pass instead of five.
 - ``rotary``: Llama's rotary embedding of queries or keys in one pass each way, instead of rotate_half's
@@ -44,6 +46,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 _SOURCES = (Path(__file__).with_name("kernels.c"), Path(__file__).with_name("kernels_attention.c"))
+_HEADERS = (Path(__file__).with_name("kernels_vector.h"),)  # included by the sources: part of the library's hash
 _FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
 _PORTABLE_FLAGS = ("-O3", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")  # compilers without -march=native
 
@@ -60,6 +63,7 @@ _SIGNATURES = {
     "fc_rotary": (_P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT),
     "fc_rms_norm": (_P, _P, _P, _P, _I64, _I64, _F32, _INT),
     "fc_rms_norm_backward": (_P, _P, _P, _P, _P, _I64, _I64, _INT),
+    "fc_lora_low_grads": (_P, _I64, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _F32, _INT),
     "fc_attention": (_P, _P, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _F32, _INT),
     "fc_attention_backward": (_P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _I64, _I64, _I64, _I64, _F32, _INT),
 }
@@ -128,11 +132,14 @@ def _build() -> ctypes.CDLL:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise OSError("no C compiler found (cc or gcc; set CC to choose one)")
-    library = cached_library("kernels", compiler, _SOURCES, (_FLAGS, _PORTABLE_FLAGS), _cpu_signature())
+    key = b"\0".join([_cpu_signature(), *(header.read_bytes() for header in _HEADERS)])
+    library = cached_library("kernels", compiler, _SOURCES, (_FLAGS, _PORTABLE_FLAGS), key)
     for name, argtypes in _SIGNATURES.items():
         function = getattr(library, name)
         function.argtypes, function.restype = argtypes, None
     library.fc_drop_positions.restype = ctypes.c_int64
+    library.fc_vector_width.argtypes, library.fc_vector_width.restype = (), ctypes.c_int
+    library.vector_width = library.fc_vector_width()  # floats per vector: 16 with AVX-512, 8 with AVX, else 4
     return library
 
 
@@ -222,6 +229,30 @@ def lora_drop_grad_a(grad_a: torch.Tensor, grad_low: torch.Tensor, x: torch.Tens
     rows, n_in = x.shape
     library().fc_lora_drop_grad_a(_ptr(grad_a), _ptr(grad_low), _ptr(x), _ptr(positions), positions.numel(), rows,
                                   n_in, blocks, grad_a.shape[0] // blocks, torch.get_num_threads())
+
+
+def low_grads_fit(g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tensor) -> bool:
+    """Whether ``lora_low_grads`` takes these: the kernels are loaded, g and B are contiguous fp32 CPU tensors,
+    ``low``'s rows are contiguous, and the rank is 1, 2 or 4 of the library's vectors (16, 32 or 64 with AVX-512)."""
+    if not usable(g, lora_b) or low.dtype != torch.float32 or low.device.type != "cpu" or low.stride(1) != 1:
+        return False
+    width = library().vector_width
+    return low.shape[1] in (width, 2 * width, 4 * width)
+
+
+def lora_low_grads(g: torch.Tensor, lora_b: torch.Tensor, low: torch.Tensor, scaling: float,
+                   grad_low: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scaling * g B, scaling * g^T low) for a LoRA layer's (tokens, out) output gradient ``g``, its (out, r) B and
+    (tokens, r) low-rank activations, in one pass over g (see ``low_grads_fit``). ``low`` and ``grad_low`` (written
+    in place when given) may be column slices of wider tensors, as in ``fastlora._GroupedLora``."""
+    rows, out = g.shape
+    rank = low.shape[1]
+    if grad_low is None:
+        grad_low = torch.empty(rows, rank, dtype=torch.float32)
+    grad_b = torch.empty(out, rank, dtype=torch.float32)
+    library().fc_lora_low_grads(_ptr(grad_low), grad_low.stride(0), _ptr(grad_b), _ptr(g), _ptr(lora_b), _ptr(low),
+                                low.stride(0), rows, out, rank, scaling, torch.get_num_threads())
+    return grad_low, grad_b
 
 
 def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:

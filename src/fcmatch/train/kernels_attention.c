@@ -6,33 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Causal attention within packed examples, head_dim 64, on GCC/Clang vector extensions as wide as the target's
- * registers: 16 floats with AVX-512, 8 with AVX, 4 otherwise. A vector wider than the registers (16 floats on
- * AVX2) makes GCC spill every operation to the stack, which ran these products about 17x slower. The register
- * blocks below (rows x vectors of accumulators) are sized for 32 registers with AVX-512 and for 16 otherwise. */
-#if defined(__AVX512F__)
-#define VW 16
-#elif defined(__AVX__)
-#define VW 8
-#else
-#define VW 4
-#endif
+#include "kernels_vector.h"
+
+/* Causal attention within packed examples, head_dim 64, on vectors as wide as the target's registers
+ * (kernels_vector.h). The register blocks below (rows x vectors of accumulators) are sized for 32 registers with
+ * AVX-512 and for 16 otherwise. */
 #if VW == 16  /* 32 registers: 8 query rows x 2 key vectors, 4 rows x all 64 columns, 8 rows x 64 columns */
 enum { ABT_ROWS = 8, ABT_VECS = 2, PV_ROWS = 4, PV_VECS = 4, WTA_ROWS = 8, WTA_VECS = 4 };
 #else         /* 16 registers: 8 accumulators per pass */
 enum { ABT_ROWS = 4, ABT_VECS = 2, PV_ROWS = 4, PV_VECS = 2, WTA_ROWS = 4, WTA_VECS = 2 };
 #endif
-typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));
-typedef int32_t vi __attribute__((vector_size(VW * 4)));
-#define LOAD(p) (*(const vf *)(p))
-#define STORE(p, x) (*(vf *)(p) = (x))
-
 /* Softmax rows on whole vectors. Rows are short (a query block's keys, 8-208 here), and GCC compiled the earlier
  * `omp simd` reductions with libmvec's expf into loops that spilled their partial sums to the stack and reduced
  * them across lanes once per row and loop: about as much time as the two products. Here each row is padded to
  * whole 16-key blocks, the keys past the diagonal are set to -1e30 and come out of exp as exactly 0. */
-static inline vf splat(float x) { return (vf){0} + x; }
-static inline vf select_vf(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
 
 /* exp(x) for x <= 0, lanewise: Cephes expf's reduction and polynomial (about 1 ulp), exactly 0 below -87. */
 static inline vf exp_nonpositive(vf x) {
@@ -54,7 +41,6 @@ static inline vf exp_nonpositive(vf x) {
 }
 
 static inline float hmax(vf x) { float m = x[0]; for (int i = 1; i < VW; i++) m = x[i] > m ? x[i] : m; return m; }
-static inline float hsum(vf x) { float s = 0.0f; for (int i = 0; i < VW; i++) s += x[i]; return s; }
 
 /* Row[j] for j in [lim, width) set to -1e30 (width a multiple of VW): masked out of a softmax. */
 static inline void mask_tail(float *row, int64_t lim, int64_t width) {

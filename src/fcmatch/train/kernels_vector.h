@@ -1,0 +1,26 @@
+/* fcmatch's kernels' vectors (kernels.c, kernels_attention.c): GCC/Clang vector extensions as wide as the target's
+ * registers, 16 floats with AVX-512, 8 with AVX, 4 otherwise. A vector wider than the registers (16 floats on AVX2)
+ * makes GCC spill every operation to the stack, which ran the attention products about 17x slower. */
+#ifndef FCMATCH_KERNELS_VECTOR_H
+#define FCMATCH_KERNELS_VECTOR_H
+#include <stdint.h>
+
+#if defined(__AVX512F__)
+#define VW 16
+#define VREGS 32
+#elif defined(__AVX__)
+#define VW 8
+#define VREGS 16
+#else
+#define VW 4
+#define VREGS 16
+#endif
+typedef float vf __attribute__((vector_size(VW * 4), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(VW * 4)));
+#define LOAD(p) (*(const vf *)(p))
+#define STORE(p, x) (*(vf *)(p) = (x))
+
+static inline vf splat(float x) { return (vf){0} + x; }
+static inline vf select_vf(vi mask, vf a, vf b) { return (vf)(((vi)a & mask) | ((vi)b & ~mask)); }
+static inline float hsum(vf x) { float s = 0.0f; for (int i = 0; i < VW; i++) s += x[i]; return s; }
+#endif
