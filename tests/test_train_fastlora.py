@@ -237,13 +237,13 @@ def _count_calls(monkeypatch) -> list[int]:
     return calls
 
 
-def _peft_model(tiny_model_dir, dropout: float):
+def _peft_model(tiny_model_dir, dropout: float, rank: int = 4):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM",
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM",
                         init_lora_weights=False)  # non-zero B, so the adapter changes the output
     return get_peft_model(model, config)
 
@@ -321,14 +321,15 @@ def test_fused_lora_leaves_mixed_precision_to_peft(tiny_model_dir):
     assert torch.equal(layer(x), ref_layer(x))
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.2])
-def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout, monkeypatch):
+@pytest.mark.parametrize("dropout,rank", [(0.0, 4), (0.2, 4), (0.2, 16)])
+def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout, rank, monkeypatch):
     """The down layer's SwiGLU function gives the per-layer fused path's loss and gradients, dropout included
-    (the same seed draws the same positions: gate, up, then down)."""
+    (the same seed draws the same positions: gate, up, then down). At rank 16 both take the one-pass low-rank
+    gradients and the register-summed dropout correction."""
     from conftest import assert_same_training_step
 
     monkeypatch.setattr(fastlora, "_project", lambda x, layers: tuple(layer(x) for layer in layers))  # no grouping
-    reference = _peft_model(tiny_model_dir, dropout)
+    reference = _peft_model(tiny_model_dir, dropout, rank)
     speed_up_lora(reference)
     for module in reference.modules():  # the reference keeps the per-layer functions only
         if isinstance(module, fastlora._FusedSwiGLU):
