@@ -35,13 +35,13 @@ activations (no weight gradients for the frozen N body parameters), plus 6P for 
 (forward, activation and weight gradients: 6*r*(in+out) per adapted layer, 4.9M parameters and 7% of
 the body's 4N at r=16 on all linear layers), plus 4*V*H for the LM head on completion tokens only, plus
 causal attention 6*L*H*n per token for an example of n tokens (forward QK^T and AV = 4*H*n/2 per layer,
-backward twice that). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps'
-own MFUs (a step that first meets a longer row also faults fresh memory in, so short runs sit below the
-median). ``mfu_4n`` uses the issue's rule of thumb instead, 4N per trained token with N all 134.5M parameters of
-the model (the tied embedding / LM head counted once): it credits the LM head on every token, which fcmatch skips
-on prompt tokens, and ignores attention and the adapters; it reads about 10% above ``mfu``. The probe is the best 0.6 s window of 1,024 x 1,024 fp32 matmuls on torch's default threads, over five
-windows at the end and two just before and two just after each fcmatch run (in its process): the machine's
-attainable matmul rate around the run, not an average that a noisy neighbour drags down.
+backward twice that). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps' own
+MFUs (a step that first meets a longer row also faults fresh memory in, so short runs sit below the median). ``mfu_4n`` uses the issue's rule of
+thumb instead, 4N per trained token with N all 134.5M parameters of the model (the tied embedding / LM head counted
+once): it credits the LM head on every token, which fcmatch skips on prompt tokens, and ignores attention and the
+adapters; it reads about 10% above ``mfu``. The probe is the best 0.6 s window of 1,024 x 1,024 fp32 matmuls on
+torch's default threads, over five windows at the end and two just before and two just after each fcmatch run (in
+its process): the machine's attainable matmul rate around the run, not an average that a noisy neighbour drags down.
 """
 
 from __future__ import annotations
@@ -176,14 +176,21 @@ def run_trl(steps: int, careful: bool) -> dict:
     return {"tokens_per_s": tokens / seconds, "tokens": tokens, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
-def parameter_count() -> int:
-    """N of SmolLM2-135M from its config: embedding (tied with the LM head), per layer q, k, v, o, gate, up, down and
-    two norms, and the final norm."""
+@functools.cache
+def model_shape() -> tuple[int, int, int, int, int]:
+    """(hidden, intermediate, layers, vocab, key/value width) of SmolLM2-135M, from its config."""
     from fcmatch.models import resolve
 
     config = json.loads((Path(resolve("smollm2-135m-instruct")) / "config.json").read_text())
-    h, m, layers, vocab = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"], config["vocab_size"]
+    h = config["hidden_size"]
     kv = h // config["num_attention_heads"] * config["num_key_value_heads"]
+    return h, config["intermediate_size"], config["num_hidden_layers"], config["vocab_size"], kv
+
+
+def parameter_count() -> int:
+    """N of SmolLM2-135M: embedding (tied with the LM head), per layer q, k, v, o, gate, up, down and two norms, and
+    the final norm."""
+    h, m, layers, vocab, kv = model_shape()
     return vocab * h + layers * (2 * h * h + 2 * h * kv + 3 * h * m + 2 * h) + h
 
 
@@ -193,12 +200,10 @@ def step_work(steps: int) -> list[tuple[int, float]]:
 
     FLOPs as in the module docstring.
     """
-    from fcmatch.models import load_tokenizer, resolve
+    from fcmatch.models import load_tokenizer
     from fcmatch.train.data import load_conversations, step_examples, tokenize_all
 
-    config = json.loads((Path(resolve("smollm2-135m-instruct")) / "config.json").read_text())
-    h, m, layers, vocab = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"], config["vocab_size"]
-    kv = h // config["num_attention_heads"] * config["num_key_value_heads"]
+    h, m, layers, vocab, kv = model_shape()
     body = layers * (2 * h * h + 2 * h * kv + 3 * h * m)
     # q, o: h -> h; k, v: h -> kv; gate, up: h -> m; down: m -> h
     lora = layers * LORA["r"] * (2 * (h + h) + 2 * (h + kv) + 3 * (h + m))
