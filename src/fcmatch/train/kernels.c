@@ -204,13 +204,13 @@ void fc_lora_drop_low(float *low, const float *x, const float *a, const int64_t 
         if (rank == VW) drop_low_rows(low, x, at, pos, npos, t0, t1, in, n, blocks, rank, 1);
         else if (rank == 2 * VW) drop_low_rows(low, x, at, pos, npos, t0, t1, in, n, blocks, rank, 2);
         else if (rank == 4 * VW) drop_low_rows(low, x, at, pos, npos, t0, t1, in, n, blocks, rank, 4);
-        else {
-        FOR_DROPPED({
-            float xv = x[e], *out = low + t * width + j * rank;
-            const float *ar = at + i * width + j * rank;
-            _Pragma("omp simd")
-            for (int64_t c = 0; c < rank; c++) out[c] -= xv * ar[c];
-        })
+        else {  /* other ranks: one position at a time */
+            FOR_DROPPED({
+                float xv = x[e], *out = low + t * width + j * rank;
+                const float *ar = at + i * width + j * rank;
+                _Pragma("omp simd")
+                for (int64_t c = 0; c < rank; c++) out[c] -= xv * ar[c];
+            })
         }
     }
     free(at);
