@@ -50,7 +50,7 @@ def test_run_folder_holds_adapter_config_manifest_metrics(lora_run, tiny_model_d
     assert "lr: 0.01" in (lora_run / "config.yaml").read_text()
     manifest = json.loads((lora_run / "manifest.json").read_text())
     for key in ("packages", "git_commit", "data_sha256", "seed", "hardware", "wall_seconds", "peak_rss_mb", "huge_pages",
-                "cpu_allocator"):
+                "cpu_allocator", "prefault_mb"):
         assert key in manifest
     assert manifest["dtype"] == "float32"  # auto on a CPU, whatever its bf16 speed
     lines = [json.loads(x) for x in (lora_run / "metrics.jsonl").read_text().splitlines()]

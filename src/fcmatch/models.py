@@ -202,16 +202,37 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 
     Without this check, a hub id on a machine with no network spends ~45 s in retries before failing.
     """
-    import socket
-
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         return False
     host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    return _answers(host, timeout)
+
+
+@functools.cache  # once per process: a tokenizer, a config and a model are loaded from one source
+def _answers(host: str, timeout: float) -> bool:
+    import socket
+
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
         return True
     except OSError:
         return False
+
+
+def _offline(source: Path | str) -> bool:
+    """Whether a hub id must load from the local cache only (False for local folders).
+
+    Raises:
+        ModelError: a hub id that is neither reachable nor cached.
+    """
+    offline = isinstance(source, str) and not _hub_reachable()
+    if offline and not _in_hub_cache(source):
+        raise ModelError(
+            f"{source!r} looks like a Hugging Face hub id, but the hub is not reachable from here and the model "
+            "is not in the local hub cache. Download the model elsewhere and pass its local folder instead, e.g. "
+            f"`fcmatch ... --model /path/to/model-folder`; the embedded default is {DEFAULT_MODEL!r}."
+        )
+    return offline
 
 
 def _in_hub_cache(repo_id: str) -> bool:
@@ -237,15 +258,29 @@ def _adapter_dir(folder: Path) -> Path:
     return folder / "adapter" if (folder / "adapter" / "adapter_config.json").is_file() else folder
 
 
-def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
-    """Only the tokenizer (a run folder gives its base model's); pad token set for batching."""
-    from transformers import AutoTokenizer
-
+def _base_source(name_or_path: str | os.PathLike) -> Path | str:
+    """What ``from_pretrained`` takes for the base model of a name, folder or run folder (an adapter's base)."""
     path = Path(str(name_or_path))
     if (path / "model" / "config.json").is_file():
         path = path / "model"
     base = _adapter_base(path) if path.is_dir() else None
-    tokenizer = AutoTokenizer.from_pretrained(resolve(base or path))
+    return resolve(base or path)
+
+
+def load_model_config(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
+    """Only the base model's configuration (``config.json``; no weights are read)."""
+    from transformers import AutoConfig
+
+    source = _base_source(name_or_path)
+    return AutoConfig.from_pretrained(source, local_files_only=_offline(source))
+
+
+def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
+    """Only the tokenizer (a run folder gives its base model's); pad token set for batching."""
+    from transformers import AutoTokenizer
+
+    source = _base_source(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=_offline(source))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -285,13 +320,7 @@ def load(
         adapter, name_or_path = path, _adapter_base(path)
     source = resolve(name_or_path)
     quant = _quantization_config(quantize, dtype)
-    offline = isinstance(source, str) and not _hub_reachable()
-    if offline and not _in_hub_cache(source):
-        raise ModelError(
-            f"{source!r} looks like a Hugging Face hub id, but the hub is not reachable from here and the model "
-            "is not in the local hub cache. Download the model elsewhere and pass its local folder instead, e.g. "
-            f"`fcmatch ... --model /path/to/model-folder`; the embedded default is {DEFAULT_MODEL!r}."
-        )
+    offline = _offline(source)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             source,
