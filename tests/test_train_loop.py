@@ -50,7 +50,7 @@ def test_run_folder_holds_adapter_config_manifest_metrics(lora_run, tiny_model_d
     assert "lr: 0.01" in (lora_run / "config.yaml").read_text()
     manifest = json.loads((lora_run / "manifest.json").read_text())
     for key in ("packages", "git_commit", "data_sha256", "seed", "hardware", "wall_seconds", "peak_rss_mb", "huge_pages",
-                "cpu_allocator", "prefault_mb"):
+                "cpu_allocator"):
         assert key in manifest
     assert manifest["dtype"] == "float32"  # auto on a CPU, whatever its bf16 speed
     lines = [json.loads(x) for x in (lora_run / "metrics.jsonl").read_text().splitlines()]
@@ -153,3 +153,13 @@ def test_gradient_checkpointing_trains_the_same_adapter(tiny_model_dir, data, tm
     for name in plain:
         torch.testing.assert_close(checkpointed[name], plain[name], rtol=1e-5, atol=1e-6)
     assert any("lora_B" in name and plain[name].abs().sum() > 0 for name in plain)  # trained, not the zero init
+
+
+def test_a_malformed_data_file_fails_before_the_model_loads(tiny_model_dir, tmp_path, monkeypatch):
+    from fcmatch.train import loop
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "More rain means less drought.", "edges": []}\n{"text": \n', encoding="utf-8")
+    monkeypatch.setattr(loop, "_load", lambda *a: pytest.fail("the model loaded before the data was read"))
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        sft(config(tiny_model_dir, bad, tmp_path / "run"))

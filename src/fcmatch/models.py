@@ -267,14 +267,6 @@ def _base_source(name_or_path: str | os.PathLike) -> Path | str:
     return resolve(base or path)
 
 
-def load_model_config(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
-    """Only the base model's configuration (``config.json``; no weights are read)."""
-    from transformers import AutoConfig
-
-    source = _base_source(name_or_path)
-    return AutoConfig.from_pretrained(source, local_files_only=_offline(source))
-
-
 def load_tokenizer(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> Any:
     """Only the tokenizer (a run folder gives its base model's); pad token set for batching."""
     from transformers import AutoTokenizer
@@ -292,6 +284,7 @@ def load(
     adapter: str | os.PathLike | None = None,
     dtype: torch.dtype | None = None,
     device: torch.device | str | None = None,
+    tokenizer: Any = None,
 ) -> tuple[Any, Any]:
     """Load a causal language model and its tokenizer.
 
@@ -302,6 +295,7 @@ def load(
         adapter: a peft adapter or fcmatch run folder to apply on top of the base.
         dtype: compute dtype; default from :func:`default_dtype`.
         device: default from :func:`default_device`.
+        tokenizer: this model's tokenizer, already loaded with :func:`load_tokenizer`; returned as it is.
 
     Returns:
         (model in eval mode, tokenizer with a pad token).
@@ -346,5 +340,5 @@ def load(
 
         model = PeftModel.from_pretrained(model, _adapter_dir(Path(adapter)))
     model.eval()
-    tokenizer = load_tokenizer(source)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(source)
     return model, tokenizer

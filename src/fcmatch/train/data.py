@@ -220,34 +220,6 @@ def micro_batches(
             yield [examples[i] for i in part]
 
 
-def largest_micro_batch(
-    examples: Sequence[Example], global_batch: int, batch_size: int, seed: int, steps: range, rank: int = 0,
-    world: int = 1, packing: bool = True, limit: int = 1 << 22,
-) -> int:
-    """Token positions of this process's largest micro-batch over ``steps`` (padding counted when not packing).
-
-    The same micro-batches as :func:`step_examples` and :func:`micro_batches` give, one epoch order at a time;
-    at most ``limit`` positions of the shuffle are looked at (the rest of a very long run is not).
-    """
-    if not examples or not steps:
-        return 0
-    n, group = len(examples), batch_size * world
-    lengths = torch.tensor([len(e.input_ids) for e in examples])
-    first = steps.start * global_batch
-    last = min(steps.stop * global_batch, first + max(limit // global_batch, 1) * global_batch)
-    parts, position = [], first
-    while position < last:
-        epoch, offset = divmod(position, n)
-        order = torch.tensor(epoch_order(n, seed, epoch))[offset: offset + last - position]
-        parts.append(lengths[order])
-        position += len(order)
-    stream = torch.cat(parts).view(-1, global_batch)  # one row per optimizer step
-    # cut as micro_batches does: groups of batch_size * world, this process's slice of each
-    mine = stream.view(len(stream), -1, group)[..., rank * batch_size: (rank + 1) * batch_size]
-    tokens = mine.sum(-1) if packing else mine.amax(-1) * mine.shape[-1]
-    return int(tokens.max())
-
-
 def data_hash(*paths: str | os.PathLike) -> str:
     """sha256 of the given files' bytes (empty paths skipped), for the manifest."""
     digest = hashlib.sha256()

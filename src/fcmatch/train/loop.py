@@ -29,7 +29,6 @@ from fcmatch.train.data import (
     Example,
     collate,
     data_hash,
-    largest_micro_batch,
     load_conversations,
     micro_batches,
     step_examples,
@@ -153,7 +152,7 @@ def _export(run: Path, model: Any, tokenizer: Any, adapter: bool, state_dict: di
     return final
 
 
-def _load(config: TrainConfig) -> tuple[Any, Any]:
+def _load(config: TrainConfig, tokenizer: Any) -> Any:
     from fcmatch.models import load
 
     method = METHODS[config.method]
@@ -161,8 +160,8 @@ def _load(config: TrainConfig) -> tuple[Any, Any]:
     # FSDP: load on the CPU and let fully_shard move one unit at a time to the device as it shards it, so
     # no device ever holds the whole model (a 4-bit base is quantised as it loads, so it loads on the device)
     sharding = config.distributed == "fsdp" and distributed.active() and not method.quantize
-    model, tokenizer = load(config.model, quantize=method.quantize, dtype=_dtype(config, device),
-                            device="cpu" if sharding else device)
+    model, _ = load(config.model, quantize=method.quantize, dtype=_dtype(config, device),
+                    device="cpu" if sharding else device, tokenizer=tokenizer)
     torch.manual_seed(config.seed)  # the adapter's random init
     model = method.prepare(model, config)
     model.train()
@@ -172,24 +171,7 @@ def _load(config: TrainConfig) -> tuple[Any, Any]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.distributed == "fsdp":
         model = distributed.shard(model)
-    return model, tokenizer
-
-
-def _prefault(config: TrainConfig, train: list[Example], steps: int, rank: int, world: int) -> memory.Prefault:
-    """Start faulting in the heap that the run's largest micro-batch will keep (CPU, glibc; see
-    ``memory.Prefault``), while the model loads. ``FCMATCH_PREFAULT=0`` or gradient checkpointing: nothing."""
-    device = distributed.device()
-    if os.environ.get("FCMATCH_PREFAULT", "1") == "0" or config.gradient_checkpointing or device.type != "cpu":
-        return memory.Prefault(0)
-    from fcmatch.models import load_model_config
-
-    try:
-        per_token = memory.activation_bytes(load_model_config(config.model), torch.finfo(_dtype(config, device)).bits // 8)
-    except (OSError, ValueError):  # the model load that follows reports it
-        return memory.Prefault(0)
-    tokens = largest_micro_batch(train, config.batch_size * config.grad_accum * world, config.batch_size, config.seed,
-                                 range(steps), rank, world, config.packing)
-    return memory.Prefault(min(per_token * tokens, psutil.virtual_memory().available // 2))
+    return model
 
 
 def sft(config: TrainConfig) -> Path:
@@ -216,7 +198,7 @@ def sft(config: TrainConfig) -> Path:
     resume_from = _check_run_folder(run, config)
     distributed.barrier()  # every process has checked the folder before rank 0 writes into it
 
-    # the data first: a bad file fails before the model loads, and its micro-batches size the prefault
+    # the data first: a malformed file fails before the model spends seconds loading
     from fcmatch.models import load_tokenizer
 
     tokenizer = load_tokenizer(config.model)
@@ -224,11 +206,7 @@ def sft(config: TrainConfig) -> Path:
                          config.max_length)
     val = tokenize_all(tokenizer, load_conversations(config.val_file, config.task), config.max_length) if config.val_file else []
     steps = total_steps(config, len(train))
-    with _prefault(config, train, steps, rank, world) as prefault:  # on the core the model load leaves idle
-        model, _ = _load(config)
-    if prefault.written:
-        log.info("faulted in %d MB of heap during start-up (%.1f s on a background thread)", prefault.written >> 20,
-                 prefault.seconds)
+    model = _load(config, tokenizer)
     warmup = config.warmup_steps or int(config.warmup_ratio * steps)
     params = trainable_parameters(model)
     sharded = distributed.sharded(model)  # FSDP: params are DTensor shards
@@ -337,7 +315,6 @@ def sft(config: TrainConfig) -> Path:
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
             "huge_pages": memory.huge_pages(),
             "cpu_allocator": "fcmatch-malloc" if memory.malloc_allocator_installed() else "torch",
-            "prefault_mb": prefault.written >> 20,
         }
         data_sha = data_hash(config.train_file, config.val_file)
         (run / "manifest.json").write_text(json.dumps(manifest.build(config.to_dict(), data_sha, extra), indent=2))

@@ -33,13 +33,6 @@ It is compiled on first use with the system C++ compiler against torch's own hea
 ``$FCMATCH_HOME/kernels/``; ``sft`` installs it. Once installed it stays for the life of the process (oneDNN
 frees blocks through whichever allocator is current, so the default could not take its blocks back).
 ``FCMATCH_ALLOCATOR=0``, no C++ compiler, or no torch headers leave torch's allocator in place.
-
-Faulting in ahead. Kept memory still has to be faulted in once: the first step of the benchmark's run grew the
-heap by about 0.9 GB (720-800 KB per token of the micro-batch, linear from 130 to 2,024 tokens) and took
-3.8-4.2 s against 2.3-2.5 s for the next. :class:`Prefault` does that work during the start-up instead, on a
-thread of its own, while the main thread loads the model and leaves the second core mostly idle: it takes blocks
-from glibc's main heap, writes them and hands them back (kept, as above) when training begins. ``sft`` sizes it
-with :func:`activation_bytes` for the run's largest micro-batch; ``FCMATCH_PREFAULT=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -51,10 +44,7 @@ import logging
 import os
 import shutil
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -65,22 +55,12 @@ TRIM_BYTES = 2**31 - 1  # mallopt takes a C int: ~2 GB free at the heap top befo
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    libc.malloc.restype = libc.memset.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
-    libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
-    return libc
-
-
-@functools.cache
 def keep_freed_memory() -> bool:
     """Pin glibc's mmap threshold at 32 MB and turn off heap trimming for this process; returns whether applied."""
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = _libc()
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_BYTES))
     except (OSError, AttributeError):  # musl and other libcs have no mallopt
         return False
@@ -153,74 +133,3 @@ def malloc_allocator_installed() -> bool:
         return False
     library = _allocator()
     return library is not None and bool(library.fc_allocator_installed())
-
-
-def activation_bytes(model_config: Any, element_size: int) -> int:
-    """Heap a training step keeps per token of its micro-batch, for a decoder like LLaMA's; 0 for other configs.
-
-    Five hidden-size and two intermediate-size vectors per layer: 714 KB per token for SmolLM2-135M in fp32,
-    where its first steps measured 720-800 KB (LoRA on all linear layers), so the estimate stays at or below
-    what a step takes and faulting it in ahead does not raise peak memory.
-    """
-    try:
-        hidden, intermediate, layers = (int(getattr(model_config, name)) for name in
-                                        ("hidden_size", "intermediate_size", "num_hidden_layers"))
-    except (AttributeError, TypeError, ValueError):
-        return 0
-    return element_size * layers * (5 * hidden + 2 * intermediate)
-
-
-class Prefault:
-    """Fault ``nbytes`` of fresh heap in on a background thread, until :meth:`finish` (or the ``with`` block ends).
-
-    The blocks come from glibc's main heap on the calling thread (so the main thread's later allocations reuse
-    them), the thread writes them, and :meth:`finish` stops it after the block it is on and frees them all. With
-    :func:`keep_freed_memory` applied they stay mapped, faulted in, for what comes next. ``ctypes`` releases the
-    GIL around ``memset``, so the caller's Python runs meanwhile. Does nothing when ``nbytes`` is below one block
-    or glibc's heap is not kept.
-    """
-
-    BLOCK = 8 << 20  # below the 32 MB mmap threshold: from the heap
-
-    def __init__(self, nbytes: int):
-        self.blocks: list[int] = []
-        self.written = 0
-        self.seconds = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if nbytes < self.BLOCK or not keep_freed_memory():
-            return
-        libc = _libc()
-        for _ in range(nbytes // self.BLOCK):
-            block = libc.malloc(self.BLOCK)
-            if not block:
-                break
-            self.blocks.append(block)
-        self._thread = threading.Thread(target=self._write, name="fcmatch-prefault", daemon=True)
-        self._thread.start()
-
-    def _write(self) -> None:
-        start, memset = time.perf_counter(), _libc().memset
-        for block in self.blocks:
-            if self._stop.is_set():
-                break
-            memset(block, 0, self.BLOCK)
-            self.written += self.BLOCK
-        self.seconds = time.perf_counter() - start
-
-    def __enter__(self) -> Prefault:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.finish()
-
-    def finish(self) -> int:
-        """Stop writing, free the blocks and return the bytes written (faulted in)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        free = _libc().free if self.blocks else None
-        for block in self.blocks:
-            free(block)
-        self.blocks = []
-        return self.written
