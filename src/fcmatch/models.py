@@ -208,7 +208,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     return _answers(host, timeout)
 
 
-@functools.cache  # once per process: a tokenizer, a config and a model are loaded from one source
+@functools.cache  # once per process: sft loads a tokenizer, then a model, from one source
 def _answers(host: str, timeout: float) -> bool:
     import socket
 
