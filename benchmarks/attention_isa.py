@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import fcmatch.models
+from fcmatch.models import cpu_flags
 from fcmatch.train import kernels
 
 LENGTHS = [130, 184, 97, 160, 171, 112, 208, 136]
@@ -86,7 +87,7 @@ def main() -> int:
     print(f"{'torch sdpa per example':<22}{forward_ms:>11.2f}{forward_gflop / forward_ms * 1e3:>9.1f}"
           f"{backward_ms:>13.2f}{2 * forward_gflop / backward_ms * 1e3:>9.1f}{0.0:>12.1e}")
 
-    flags, x86 = kernels.cpu_flags(), platform.machine() in ("x86_64", "AMD64")
+    flags, x86 = cpu_flags(), platform.machine() in ("x86_64", "AMD64")
     native_flags, home = kernels._FLAGS, fcmatch.models.fcmatch_home
     with tempfile.TemporaryDirectory() as tmp:
         fcmatch.models.fcmatch_home = lambda: Path(tmp)  # each build goes to the temporary folder

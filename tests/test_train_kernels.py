@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fcmatch.models import cpu_flags
 from fcmatch.train import kernels
 
 needs_kernels = pytest.mark.skipif(kernels.library() is None, reason="the C kernels could not be built here")
@@ -300,7 +301,7 @@ def test_attention_kernel_is_right_for_each_vector_width(march, flags, monkeypat
     blocks also depend on the width."""
     import platform
 
-    if platform.machine() not in ("x86_64", "AMD64") or not flags <= kernels.cpu_flags():
+    if platform.machine() not in ("x86_64", "AMD64") or not flags <= cpu_flags():
         pytest.skip(f"this CPU cannot run -march={march} code")
     monkeypatch.setattr(kernels, "_FLAGS", tuple(f"-march={march}" if f == "-march=native" else f
                                                  for f in kernels._FLAGS))

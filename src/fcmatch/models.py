@@ -120,6 +120,16 @@ def resolve(name_or_path: str | os.PathLike) -> Path | str:
     return name
 
 
+def cpu_flags() -> set[str]:
+    """The x86 feature flags of this CPU from /proc/cpuinfo (empty elsewhere): its ISA extensions, e.g. which
+    ``-march`` levels it can run and whether it has bf16 instructions."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        return set(next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return set()
+
+
 @functools.cache
 def cpu_bf16_is_fast() -> bool:
     """True when this CPU runs bf16 matmuls natively and faster than fp32.
@@ -127,12 +137,7 @@ def cpu_bf16_is_fast() -> bool:
     CPU flags alone mislead (a VM may report avx512_bf16 and still run bf16 ~250x slower than fp32),
     so the flags are a precondition and a 20 ms matmul timing decides.
     """
-    flags = ""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+    if not cpu_flags() & {"avx512_bf16", "amx_bf16"}:
         return False
     timings = {}
     for dtype in (torch.float32, torch.bfloat16):

@@ -83,15 +83,6 @@ def _cpu_signature() -> bytes:
     return "\n".join([platform.machine(), *lines]).encode()
 
 
-def cpu_flags() -> set[str]:
-    """The x86 feature flags of this CPU from /proc/cpuinfo (empty elsewhere): which ``-march`` levels it can run."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        return set(next(line for line in text.splitlines() if line.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
-
-
 def _compile(compiler: str, sources: tuple[Path, ...], flag_sets: tuple[tuple[str, ...], ...], target: Path,
              libraries: tuple[str, ...]) -> None:
     """Compile ``sources`` into one shared library, ``target``, with the first of ``flag_sets`` the compiler
