@@ -112,3 +112,33 @@ def test_real_default_model_generates():
         out = model.generate(**ids, max_new_tokens=5, do_sample=False)
     assert out.shape[1] > ids["input_ids"].shape[1]
     assert tokenizer.eos_token == "<|im_end|>"
+
+
+
+def test_third_party_noise_is_quiet_and_other_messages_pass(tiny_model_dir, tmp_path, caplog):
+    """peft's FutureWarning about transformers' deprecated attribute and bitsandbytes' hub-kernel hint are not
+    shown on a training run; other warnings from the same sources still are."""
+    import logging
+    import warnings
+
+    import fcmatch
+    from fcmatch.train import TrainConfig
+    from fcmatch.train.methods import METHODS
+
+    config = TrainConfig(model=str(tiny_model_dir), method="lora", train_file="unused.jsonl", output_dir="unused")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = METHODS["lora"].prepare(models.load(str(tiny_model_dir))[0], config)
+        model.save_pretrained(tmp_path / "adapter")
+        models.load(str(tiny_model_dir), adapter=str(tmp_path / "adapter"))
+        with models.quiet_peft():
+            warnings.warn("`is_gradient_checkpointing` is deprecated and will be removed in v6.", FutureWarning, stacklevel=1)
+            warnings.warn("another future change", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught if w.category is FutureWarning] == ["another future change"]
+
+    logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        logger.warning("%s: No module named 'kernels'. Please make sure you already `pip install kernels`",
+                       fcmatch.HUB_KERNEL_HINT)
+        logger.warning("some other bitsandbytes warning")
+    assert [r.getMessage() for r in caplog.records] == ["some other bitsandbytes warning"]

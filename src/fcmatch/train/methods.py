@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fcmatch.models import quiet_peft
 from fcmatch.train.config import ConfigError, TrainConfig
 from fcmatch.train.fastlora import speed_up_lora
 
@@ -50,7 +51,8 @@ def _peft(model: Any, config: TrainConfig, dora: bool = False) -> Any:
     from peft import get_peft_model
 
     _freeze(model)
-    model = get_peft_model(model, _lora_config(config, dora))
+    with quiet_peft():
+        model = get_peft_model(model, _lora_config(config, dora))
     speed_up_lora(model)
     # adapter_config.json names the fcmatch model (e.g. "smollm2-135m-instruct"), which
     # fcmatch.models.load(RUN) resolves, rather than the cache folder it was loaded from
