@@ -158,11 +158,15 @@ class TrainConfig:
             raise ConfigError("dtype=float16 with method=qlora: use auto, float32 or bfloat16")
         if isinstance(self.target_modules, list) and not self.target_modules:
             raise ConfigError("target_modules is empty")
-        from fcmatch.train.reporting import BACKENDS
+        from fcmatch.train.reporting import BACKENDS, missing_packages
 
         for name in self.report_to:
             if name not in BACKENDS:
                 raise ConfigError(f"report_to: unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+        missing = missing_packages(self.report_to)
+        if missing:  # before any data or model loads, not after
+            raise ConfigError(f"report_to={self.report_to} needs {', '.join(missing)}, which is not installed: "
+                              f"pip install {' '.join(missing)}")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,12 +1,18 @@
 """Metric sinks: metrics.jsonl always; TensorBoard, Weights & Biases, MLflow when asked and installed.
 
 A backend is a factory ``(run_folder, config_dict) -> Sink``; a sink has ``log(step, metrics)`` and
-``close()``. Add one by adding an entry to ``BACKENDS``.
+``close()``. Add one by adding an entry to ``BACKENDS`` and the module it needs to ``PACKAGES``.
+
+Where each backend writes: TensorBoard to ``RUN/tensorboard``; Weights & Biases to ``RUN/wandb`` (offline with
+``WANDB_MODE=offline``, then ``wandb sync``); MLflow to its tracking URI, ``RUN/mlruns`` unless
+``MLFLOW_TRACKING_URI`` names a server or store.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,6 +79,8 @@ class _Mlflow:
         import mlflow
 
         self._mlflow = mlflow
+        if not os.environ.get("MLFLOW_TRACKING_URI"):  # keep the run's records in its folder, not in ./mlruns
+            mlflow.set_tracking_uri((run / "mlruns").resolve().as_uri())
         mlflow.start_run(run_name=run.name)
         mlflow.log_params({k: str(v) for k, v in config.items()})
 
@@ -88,6 +96,13 @@ BACKENDS: dict[str, Callable[[Path, dict[str, Any]], Sink]] = {
     "wandb": _Wandb,
     "mlflow": _Mlflow,
 }
+PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+"""The module each backend imports (torch.utils.tensorboard needs the tensorboard package)."""
+
+
+def missing_packages(names: list[str]) -> list[str]:
+    """The packages that the named backends need and that are not installed, found without importing them."""
+    return [PACKAGES[name] for name in names if importlib.util.find_spec(PACKAGES[name]) is None]
 
 
 def open_sinks(run: Path, config: dict[str, Any], names: list[str], keep_until: int | None) -> list[Sink]:
