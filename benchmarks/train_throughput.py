@@ -43,6 +43,12 @@ ignores attention and the adapters; it reads about 10% above ``mfu``. The probe 
 1,024 fp32 matmuls on torch's default threads, over five windows at the end and two just before and two just after
 each fcmatch run (in its process): the machine's attainable matmul rate around the run, not an average that a noisy
 neighbour drags down.
+
+``--paired-probes`` also times a 0.25 s window of the same matmuls right after each fcmatch step (a metric sink on
+the loop's public ``report_to`` hook, outside the step's time) and reports ``mfu_paired``: the run's useful FLOPs
+over the sum of each step's seconds times the rate of the window after it. On a host whose speed drifts within a
+run, that pairs each step with what the machine delivered at that moment, where ``mfu`` takes the fastest window
+of the run for every step.
 """
 
 from __future__ import annotations
@@ -93,6 +99,33 @@ def matmul_gflops(window: float = 0.6, windows: int = 5, size: int = 1024, dtype
     return best
 
 
+class StepProbe:
+    """A metric sink (``fcmatch.train.reporting``) that times one short window of 1,024^3 fp32 matmuls each time the
+    loop logs a step: after the step's own time is taken and before the next step starts, so it is not in the
+    step's time. Its tensors are made once, so it leaves the allocator as it was."""
+
+    def __init__(self, window: float = 0.25, size: int = 1024) -> None:
+        import torch
+
+        self.window, self.size, self.gflops = window, size, []
+        self.a, self.b, self.out = (torch.randn(size, size) for _ in range(3))
+
+    def __call__(self, run, config) -> StepProbe:  # the backend factory: this same object is the sink
+        return self
+
+    def log(self, step: int, metrics: dict) -> None:
+        import torch
+
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < self.window:
+            torch.mm(self.a, self.b, out=self.out)
+            count += 1
+        self.gflops.append(2 * self.size**3 * count / (time.perf_counter() - start) / 1e9)
+
+    def close(self) -> None:
+        pass
+
+
 def _threads() -> int:
     import torch
 
@@ -115,15 +148,18 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def run_fcmatch(steps: int, method: str, dtype: str = "float32") -> dict:
-    from fcmatch.train import TrainConfig, sft
+def run_fcmatch(steps: int, method: str, dtype: str = "float32", paired: bool = False) -> dict:
+    from fcmatch.train import TrainConfig, reporting, sft
 
     probes = [matmul_gflops(windows=2, dtype=dtype)]
+    step_probe = StepProbe() if paired else None
+    if step_probe is not None:
+        reporting.BACKENDS["step_probe"], reporting.PACKAGES["step_probe"] = step_probe, "torch"
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(model="smollm2-135m-instruct", method=method, train_file=str(data_file()),
                              output_dir=str(Path(tmp) / "run"), max_steps=steps, batch_size=BATCH, lora_r=LORA["r"],
                              lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"], save_every=0, progress=False,
-                             log_every=1, dtype=dtype)
+                             log_every=1, dtype=dtype, report_to=["step_probe"] if paired else [])
         run = sft(config)
         manifest = json.loads((run / "manifest.json").read_text())
         lines = (run / "metrics.jsonl").read_text().splitlines()
@@ -131,7 +167,8 @@ def run_fcmatch(steps: int, method: str, dtype: str = "float32") -> dict:
     probes.append(matmul_gflops(windows=2, dtype=dtype))
     return {"probe_gflops": probes, "tokens_per_s": manifest["tokens_per_s"], "tokens": manifest["tokens_trained"],
             "seconds": manifest["train_seconds"], "peak_rss_mb": peak_rss_mb(), "step_tokens_per_s": step_rates,
-            "cpu_allocator": manifest.get("cpu_allocator")}
+            "cpu_allocator": manifest.get("cpu_allocator"),
+            "step_probe_gflops": step_probe.gflops if step_probe is not None else None}
 
 
 def _trl_dataset():
@@ -220,9 +257,9 @@ def step_work(steps: int) -> list[tuple[int, float]]:
     return work
 
 
-def worker(name: str, steps: int) -> dict:
+def worker(name: str, steps: int, paired: bool = False) -> dict:
     if name == "fcmatch":
-        return run_fcmatch(steps, "lora")
+        return run_fcmatch(steps, "lora", paired=paired)
     if name == "fcmatch_qlora":
         return run_fcmatch(steps, "qlora")
     if name == "fcmatch_bf16":
@@ -238,6 +275,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=CONFIGS, help="configurations to run (default: all; "
                         "fcmatch_bf16 only on a CPU with fast bf16)")
     parser.add_argument("--lora-dropout", type=float, default=LORA["dropout"], help="LoRA dropout of every configuration")
+    parser.add_argument("--paired-probes", action="store_true",
+                        help="also time a 0.25 s matmul window after each fcmatch step and report mfu_paired")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--worker", choices=CONFIGS, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -245,7 +284,7 @@ def main() -> int:
         args.steps, args.default_steps = 3, 1
     LORA["dropout"] = args.lora_dropout
     if args.worker:
-        print("RESULT " + json.dumps(worker(args.worker, args.steps)), flush=True)
+        print("RESULT " + json.dumps(worker(args.worker, args.steps, args.paired_probes)), flush=True)
         return 0
 
     bf16 = fast_bf16()
@@ -256,6 +295,7 @@ def main() -> int:
     for name in only:
         steps = args.default_steps if name == "trl_default" else args.steps
         cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps), "--lora-dropout", str(args.lora_dropout)]
+        cmd += ["--paired-probes"] if args.paired_probes else []
         print(f"[{name}] {steps} steps ...", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -281,7 +321,7 @@ def main() -> int:
     for name in CONFIGS:
         summary[f"{name}_tokens_per_s"] = results.get(name, {}).get("tokens_per_s")
         summary[f"{name}_peak_rss_mb"] = results.get(name, {}).get("peak_rss_mb")
-    summary["mfu"] = summary["mfu_median_step"] = summary["mfu_4n"] = None
+    summary["mfu"] = summary["mfu_median_step"] = summary["mfu_4n"] = summary["mfu_paired"] = None
     if "fcmatch" in results:
         fc = results["fcmatch"]
         work = step_work(fc["steps"])
@@ -291,6 +331,12 @@ def main() -> int:
             rates = fc["step_tokens_per_s"]
             per_step = [f * rate / tokens / (gflops * 1e9) for (tokens, f), rate in zip(work, rates, strict=True)]
             summary["mfu_median_step"] = statistics.median(per_step)
+            paired = fc.get("step_probe_gflops") or []
+            if len(paired) == len(work):  # each step against the window timed right after it
+                step_seconds = [tokens / rate for (tokens, _), rate in zip(work, rates, strict=True)]
+                summary["mfu_paired"] = sum(f for _, f in work) / sum(
+                    t * g * 1e9 for t, g in zip(step_seconds, paired, strict=True))
+                summary["step_probes"] = [round(g) for g in paired]
     summary["mfu_bf16"] = None
     if "fcmatch_bf16" in results and summary["matmul_bf16_gflops"]:
         fb = results["fcmatch_bf16"]
@@ -312,7 +358,10 @@ def main() -> int:
     print(f"{'configuration':<16}{'steps':>6}{'tokens/s':>10}{'peak RSS MB':>13}")
     for name, r in results.items():
         print(f"{name:<16}{r['steps']:>6}{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>13.0f}")
-    for key in ("mfu", "mfu_median_step", "mfu_4n", "mfu_bf16", "speedup_vs_trl_fp32", "rss_ratio_vs_trl_fp32"):
+    if summary.get("step_probes"):
+        print("fp32 matmul window after each fcmatch step: " + ", ".join(map(str, summary["step_probes"])))
+    for key in ("mfu", "mfu_median_step", "mfu_4n", "mfu_paired", "mfu_bf16", "speedup_vs_trl_fp32",
+                "rss_ratio_vs_trl_fp32"):
         if summary[key] is not None:
             print(f"{key}: {summary[key]:.2f}")
     return 0
