@@ -66,10 +66,14 @@ def test_early_stopping_stops_keeps_the_best_step_and_every_sink_sees_the_same_m
         assert (exported[key] == value).all(), name
 
 
-def test_a_backend_without_its_package_fails_before_anything_loads(monkeypatch):
+def test_a_backend_without_its_package_fails_before_anything_loads(monkeypatch, tmp_path):
     monkeypatch.setitem(reporting.PACKAGES, "tensorboard", "no_such_module_fcmatch")
-    with pytest.raises(ConfigError, match=r"report_to=\['tensorboard'\] needs no_such_module_fcmatch.*pip install"):
-        TrainConfig(train_file="t", report_to=["tensorboard"]).validate()
+    with pytest.raises(ConfigError, match=r"report_to=\['tensorboard'\] needs no_such_module_fcmatch, not installed here: "
+                       r"pip install no_such_module_fcmatch"):
+        # the train file does not exist either: the package check comes first, before the data and the model
+        sft(TrainConfig(train_file=str(tmp_path / "missing.jsonl"), output_dir=str(tmp_path / "run"),
+                        report_to=["tensorboard"]))
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture

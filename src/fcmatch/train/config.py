@@ -165,7 +165,7 @@ class TrainConfig:
                 raise ConfigError(f"report_to: unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
         missing = missing_packages(self.report_to)
         if missing:  # before any data or model loads, not after
-            raise ConfigError(f"report_to={self.report_to} needs {', '.join(missing)}, which is not installed: "
+            raise ConfigError(f"report_to={self.report_to} needs {', '.join(missing)}, not installed here: "
                               f"pip install {' '.join(missing)}")
         return self
 

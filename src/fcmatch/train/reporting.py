@@ -102,7 +102,8 @@ PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 def missing_packages(names: list[str]) -> list[str]:
     """The packages that the named backends need and that are not installed, found without importing them."""
-    return [PACKAGES[name] for name in names if importlib.util.find_spec(PACKAGES[name]) is None]
+    needed = [PACKAGES[name] for name in names if name in PACKAGES]
+    return [module for module in needed if importlib.util.find_spec(module) is None]
 
 
 def open_sinks(run: Path, config: dict[str, Any], names: list[str], keep_until: int | None) -> list[Sink]:
