@@ -89,14 +89,16 @@ def matmul_gflops(window: float = 0.6, windows: int = 5, size: int = 1024, dtype
     a, b = (torch.randn(size, size, dtype=getattr(torch, dtype)) for _ in range(2))
     for _ in range(3):
         a @ b
-    best = 0.0
-    for _ in range(windows):
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < window:
-            a @ b
-            count += 1
-        best = max(best, 2 * size**3 * count / (time.perf_counter() - start) / 1e9)
-    return best
+    return max(_window_gflops(lambda: a @ b, 2 * size**3, window) for _ in range(windows))
+
+
+def _window_gflops(matmul, flops: int, window: float) -> float:
+    """GFLOP/s of ``matmul()`` (``flops`` each), repeated for ``window`` seconds."""
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < window:
+        matmul()
+        count += 1
+    return flops * count / (time.perf_counter() - start) / 1e9
 
 
 class StepProbe:
@@ -107,20 +109,15 @@ class StepProbe:
     def __init__(self, window: float = 0.25, size: int = 1024) -> None:
         import torch
 
-        self.window, self.size, self.gflops = window, size, []
-        self.a, self.b, self.out = (torch.randn(size, size) for _ in range(3))
+        self.window, self.gflops = window, []
+        a, b, out = (torch.randn(size, size) for _ in range(3))
+        self.matmul, self.flops = (lambda: torch.mm(a, b, out=out)), 2 * size**3
 
     def __call__(self, run, config) -> StepProbe:  # the backend factory: this same object is the sink
         return self
 
     def log(self, step: int, metrics: dict) -> None:
-        import torch
-
-        count, start = 0, time.perf_counter()
-        while time.perf_counter() - start < self.window:
-            torch.mm(self.a, self.b, out=self.out)
-            count += 1
-        self.gflops.append(2 * self.size**3 * count / (time.perf_counter() - start) / 1e9)
+        self.gflops.append(_window_gflops(self.matmul, self.flops, self.window))
 
     def close(self) -> None:
         pass
@@ -154,7 +151,7 @@ def run_fcmatch(steps: int, method: str, dtype: str = "float32", paired: bool = 
     probes = [matmul_gflops(windows=2, dtype=dtype)]
     step_probe = StepProbe() if paired else None
     if step_probe is not None:
-        reporting.BACKENDS["step_probe"], reporting.PACKAGES["step_probe"] = step_probe, "torch"
+        reporting.BACKENDS["step_probe"] = step_probe
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(model="smollm2-135m-instruct", method=method, train_file=str(data_file()),
                              output_dir=str(Path(tmp) / "run"), max_steps=steps, batch_size=BATCH, lora_r=LORA["r"],

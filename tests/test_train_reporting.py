@@ -40,7 +40,6 @@ def test_early_stopping_stops_keeps_the_best_step_and_every_sink_sees_the_same_m
     data = write_jsonl(tmp_path / "train.jsonl", RECORDS)
     recorder = Recorder()
     monkeypatch.setitem(reporting.BACKENDS, "recorder", recorder)
-    monkeypatch.setitem(reporting.PACKAGES, "recorder", "json")
     scripted = iter([3.0, 2.0, 2.5, 2.6, 0.5, 0.4])  # evaluations at steps 2, 4, 6, 8, ...
     monkeypatch.setattr(loop, "evaluate", lambda model, val, config: next(scripted))
     run = sft(TrainConfig(model=str(tiny_model_dir), train_file=str(data), val_file=str(data),
@@ -67,7 +66,7 @@ def test_early_stopping_stops_keeps_the_best_step_and_every_sink_sees_the_same_m
 
 
 def test_a_backend_without_its_package_fails_before_anything_loads(monkeypatch, tmp_path):
-    monkeypatch.setitem(reporting.PACKAGES, "tensorboard", "no_such_module_fcmatch")
+    monkeypatch.setattr(reporting.BACKENDS["tensorboard"], "package", "no_such_module_fcmatch")
     with pytest.raises(ConfigError, match=r"report_to=\['tensorboard'\] needs no_such_module_fcmatch, not installed here: "
                        r"pip install no_such_module_fcmatch"):
         # the train file does not exist either: the package check comes first, before the data and the model

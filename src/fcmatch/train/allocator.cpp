@@ -1,4 +1,4 @@
-// fcmatch's CPU tensor allocator: 64-byte-aligned blocks carved out of plain malloc (see allocator.py).
+// fcmatch's CPU tensor allocator: 64-byte-aligned blocks carved out of plain malloc (see memory.py).
 //
 // PyTorch's default CPU allocator calls posix_memalign(64, n). glibc serves that from a free block only if the
 // block has room for n plus the alignment, so the block a tensor frees is never reused for the next tensor of the

@@ -1,7 +1,8 @@
 """Metric sinks: metrics.jsonl always; TensorBoard, Weights & Biases, MLflow when asked and installed.
 
 A backend is a factory ``(run_folder, config_dict) -> Sink``; a sink has ``log(step, metrics)`` and
-``close()``. Add one by adding an entry to ``BACKENDS`` and the module it needs to ``PACKAGES``.
+``close()``; a ``package`` attribute on the factory names the module it imports, so that a run can check it is
+installed before it starts. Add a backend by adding an entry to ``BACKENDS``.
 
 Where each backend writes: TensorBoard to ``RUN/tensorboard``; Weights & Biases to ``RUN/wandb`` (offline with
 ``WANDB_MODE=offline``, then ``wandb sync``); MLflow to its tracking URI, ``RUN/mlruns`` unless
@@ -48,6 +49,8 @@ class JsonlSink:
 
 
 class _TensorBoard:
+    package = "tensorboard"  # torch.utils.tensorboard needs it
+
     def __init__(self, run: Path, config: dict[str, Any]) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
@@ -62,6 +65,8 @@ class _TensorBoard:
 
 
 class _Wandb:
+    package = "wandb"
+
     def __init__(self, run: Path, config: dict[str, Any]) -> None:
         import wandb
 
@@ -75,6 +80,8 @@ class _Wandb:
 
 
 class _Mlflow:
+    package = "mlflow"
+
     def __init__(self, run: Path, config: dict[str, Any]) -> None:
         import mlflow
 
@@ -96,14 +103,12 @@ BACKENDS: dict[str, Callable[[Path, dict[str, Any]], Sink]] = {
     "wandb": _Wandb,
     "mlflow": _Mlflow,
 }
-PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
-"""The module each backend imports (torch.utils.tensorboard needs the tensorboard package)."""
 
 
 def missing_packages(names: list[str]) -> list[str]:
     """The packages that the named backends need and that are not installed, found without importing them."""
-    needed = [PACKAGES[name] for name in names if name in PACKAGES]
-    return [module for module in needed if importlib.util.find_spec(module) is None]
+    needed = [getattr(BACKENDS[name], "package", None) for name in names if name in BACKENDS]
+    return [module for module in needed if module and importlib.util.find_spec(module) is None]
 
 
 def open_sinks(run: Path, config: dict[str, Any], names: list[str], keep_until: int | None) -> list[Sink]:
