@@ -60,7 +60,7 @@ def save_weights(params: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def save(run: Path, step: int, params: dict[str, torch.Tensor], optimizer: Any, scheduler: Any,
-         state: dict[str, Any], keep: int) -> Path:
+         state: dict[str, Any], keep: int, scaler: Any = None) -> Path:
     """Write checkpoint ``step`` and prune all but the newest ``keep``; every process must call it.
 
     Args:
@@ -68,6 +68,7 @@ def save(run: Path, step: int, params: dict[str, torch.Tensor], optimizer: Any, 
         step: optimizer steps done.
         params: trainable parameters by name (identical in every process, or FSDP shards of them).
         optimizer, scheduler: their ``state_dict`` is saved.
+        scaler: fp16 loss scaling (``torch.amp.GradScaler``); its scale is saved when it is enabled.
         state: JSON-serialisable trainer state (best validation loss, patience counter, ...).
         keep: newest checkpoints to keep.
 
@@ -88,7 +89,10 @@ def save(run: Path, step: int, params: dict[str, torch.Tensor], optimizer: Any, 
     distributed.barrier()
     if distributed.rank() == 0:
         save_weights(weights, tmp / "trainable.safetensors")
-        torch.save({"optimizer": optimizer_state, "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        blob = {"optimizer": optimizer_state, "scheduler": scheduler.state_dict()}
+        if scaler is not None and scaler.is_enabled():
+            blob["scaler"] = scaler.state_dict()
+        torch.save(blob, tmp / "optimizer.pt")
         (tmp / "state.json").write_text(json.dumps({**state, "step": step, "world_size": distributed.world()}))
         _fsync_dir(tmp)
         if final.exists():
@@ -114,8 +118,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def load(folder: Path, params: dict[str, torch.Tensor], optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    """Restore a checkpoint into live objects; returns the trainer state (with ``step``).
+def load(folder: Path, params: dict[str, torch.Tensor], optimizer: Any, scheduler: Any,
+         scaler: Any = None) -> dict[str, Any]:
+    """Restore a checkpoint into live objects (the loss scale too, when both it and ``scaler`` have one); returns
+    the trainer state (with ``step``).
 
     Raises:
         RuntimeError: the checkpoint's parameters or process count do not match this run.
@@ -133,5 +139,7 @@ def load(folder: Path, params: dict[str, torch.Tensor], optimizer: Any, schedule
     blob = torch.load(folder / "optimizer.pt", weights_only=False)
     optimizer.load_state_dict(distributed.shard_optimizer_state(blob["optimizer"], optimizer))
     scheduler.load_state_dict(blob["scheduler"])
+    if scaler is not None and scaler.is_enabled() and "scaler" in blob:
+        scaler.load_state_dict(blob["scaler"])
     set_rng_state(torch.load(folder / f"rng-{distributed.rank()}.pt", weights_only=False))
     return state

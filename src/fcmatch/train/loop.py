@@ -66,6 +66,21 @@ def _fused_adam(params: Any, sharded: bool) -> bool:
                                and p.device.type in ("cpu", "cuda") for p in params)
 
 
+def _grad_scaler(model: Any, params: dict[str, torch.Tensor], sharded: bool) -> torch.amp.GradScaler:
+    """Dynamic loss scaling for an fp16 model with fp32 trainable parameters (LoRA on an fp16 base); disabled (all
+    its calls pass through) otherwise: fp32 and bf16 need none, and fp16 parameters cannot be unscaled in place.
+
+    Raises:
+        ConfigError: fp16 under FSDP, whose shards would each see only their own overflows.
+    """
+    from fcmatch.train.loss import autocast_dtype
+
+    wanted = autocast_dtype(model) == torch.float16 and all(p.dtype == torch.float32 for p in params.values())
+    if wanted and sharded:
+        raise ConfigError("dtype=float16 with distributed=fsdp: loss scaling is not supported there; use bfloat16")
+    return torch.amp.GradScaler(next(iter(params.values())).device.type, enabled=wanted)
+
+
 def total_steps(config: TrainConfig, n_examples: int) -> int:
     """Optimizer steps of the run: ``max_steps``, or enough global batches to cover ``epochs`` passes."""
     if config.max_steps:
@@ -215,10 +230,11 @@ def sft(config: TrainConfig) -> Path:
     optimizer = torch.optim.AdamW(list(params.values()), lr=config.lr, betas=tuple(config.adam_betas),
                                   weight_decay=config.weight_decay, fused=_fused_adam(params.values(), sharded))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warmup, config.schedule))
+    scaler = _grad_scaler(model, params, sharded)
     state: dict[str, Any] = {"best_val_loss": None, "bad_evals": 0, "train_seconds": 0.0, "tokens": 0}
     start = 0
     if resume_from is not None:
-        state = checkpoint.load(resume_from, params, optimizer, scheduler)
+        state = checkpoint.load(resume_from, params, optimizer, scheduler, scaler)
         start = state["step"]
         log.info("resuming %s from step %d", run, start)
     if rank == 0:
@@ -248,16 +264,18 @@ def sft(config: TrainConfig) -> Path:
             for group in micro_batches(train, indices, config.batch_size, rank, world):
                 batch = collate(group, config.packing, tokenizer.pad_token_id or 0)
                 loss = distributed.loss_sum(model, batch, config.loss_chunk)
-                (loss / step_loss_tokens).backward()
+                scaler.scale(loss / step_loss_tokens).backward()
                 loss_sum += loss.item()
                 tokens += batch.tokens
                 del loss  # drop the graph before the next micro-batch
             if not sharded:  # FSDP has already reduce-scattered (summed) them in backward
                 distributed.sum_gradients(ordered)
+            scaler.unscale_(optimizer)  # this and the next scaler calls do nothing unless fp16 needs loss scaling
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(ordered, config.max_grad_norm)
             lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
+            scaler.step(optimizer)  # skipped when a gradient overflowed (the scale then halves)
+            scaler.update()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             loss_sum, tokens = distributed.sum_floats(loss_sum, tokens)
@@ -266,6 +284,8 @@ def sft(config: TrainConfig) -> Path:
             state["tokens"] += int(tokens)
             done = step + 1
             metrics = {"loss": loss_sum / step_loss_tokens, "lr": lr, "tokens_per_s": tokens / seconds}
+            if scaler.is_enabled():
+                metrics["loss_scale"] = scaler.get_scale()
             if val and ((config.eval_every and done % config.eval_every == 0) or done == steps):
                 metrics["val_loss"] = evaluate(model, val, config)
                 best = state["best_val_loss"]
@@ -282,7 +302,7 @@ def sft(config: TrainConfig) -> Path:
                 bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok_s=f"{metrics['tokens_per_s']:.0f}", refresh=False)
                 bar.update(1)
             if config.save_every and (done % config.save_every == 0 or done == steps or stop):
-                checkpoint.save(run, done, params, optimizer, scheduler, state, config.keep_checkpoints)
+                checkpoint.save(run, done, params, optimizer, scheduler, state, config.keep_checkpoints, scaler)
             if stop:
                 log.info("early stopping at step %d: no better validation loss in %d evaluations",
                          done, config.early_stopping_patience)

@@ -123,22 +123,40 @@ def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Te
     return total
 
 
+HALF = (torch.bfloat16, torch.float16)
+
+
+def autocast_dtype(model: Any) -> torch.dtype | None:
+    """The half dtype the decoder body runs under ``torch.autocast`` in, or None (fp32: no autocast).
+
+    A model loaded in bf16 or fp16 (``dtype=auto`` on a CUDA GPU, or asked for) keeps its LoRA adapters in fp32
+    (peft's mixed precision); autocast runs their products in the half dtype too, as the base's. Read from the
+    LM head's weight, which every method leaves frozen in the load dtype (QLoRA's is its compute dtype).
+    """
+    dtype = body_and_head(model)[1].weight.dtype
+    return dtype if dtype in HALF else None
+
+
 def batch_loss_sum(model: Any, batch: Batch, chunk: int = 128) -> torch.Tensor:
     """Summed cross-entropy over the completion positions of a micro-batch.
 
     Divide by the number of loss tokens of the whole optimizer step (all micro-batches and processes)
-    to get the token-weighted mean that single-example training would give.
+    to get the token-weighted mean that single-example training would give. A half-precision model's body
+    runs under ``torch.autocast`` (:func:`autocast_dtype`); the LM head and the loss run outside it, on fp32
+    logits.
     """
     body, head = body_and_head(model)
     # use_cache=False is load-bearing: transformers turns restarting position_ids into a block-diagonal
     # mask only when there is no attention mask and no KV cache (masking_utils.find_packed_sequence_indices)
     device = next(head.parameters()).device
-    out = body(
-        input_ids=batch.input_ids.to(device),
-        position_ids=batch.position_ids.to(device),
-        attention_mask=None if batch.attention_mask is None else batch.attention_mask.to(device),
-        use_cache=False,
-    )
+    half = autocast_dtype(model)
+    with torch.autocast(device.type, dtype=half, enabled=half is not None):
+        out = body(
+            input_ids=batch.input_ids.to(device),
+            position_ids=batch.position_ids.to(device),
+            attention_mask=None if batch.attention_mask is None else batch.attention_mask.to(device),
+            use_cache=False,
+        )
     hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
     targets = batch.targets.to(device)
     where = targets != IGNORE
