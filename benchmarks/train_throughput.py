@@ -35,7 +35,8 @@ activations (no weight gradients for the frozen N body parameters), plus 6P for 
 (forward, activation and weight gradients: 6*r*(in+out) per adapted layer, 4.9M parameters and 7% of
 the body's 4N at r=16 on all linear layers), plus 4*V*H for the LM head on completion tokens only, plus
 causal attention 6*L*H*n per token for an example of n tokens (forward QK^T and AV = 4*H*n/2 per layer,
-backward twice that). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps' own MFUs (a
+backward twice that), minus the input gradient of the first layer's q, k and v projections and their adapters,
+which read the frozen embeddings and so are never computed (0.2% of the total). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps' own MFUs (a
 step that first meets a longer row also faults fresh memory in, so short runs sit below the median). ``mfu_4n`` uses
 the issue's rule of thumb instead, 4N per trained token with N all 134.5M parameters of the model (the tied
 embedding / LM head counted once): it credits the LM head on every token, which fcmatch skips on prompt tokens, and
@@ -242,6 +243,8 @@ def step_work(steps: int) -> list[tuple[int, float]]:
     body = layers * (2 * h * h + 2 * h * kv + 3 * h * m)
     # q, o: h -> h; k, v: h -> kv; gate, up: h -> m; down: m -> h
     lora = layers * LORA["r"] * (2 * (h + h) + 2 * (h + kv) + 3 * (h + m))
+    # the first layer's q, k and v take the embeddings, which are frozen: no input gradient is made there
+    unneeded = 2 * (h * h + 2 * h * kv) + 2 * LORA["r"] * 3 * h
     examples = tokenize_all(load_tokenizer(), load_conversations(data_file(), "causal"), 1024)
     work = []
     for step in range(steps):
@@ -249,7 +252,7 @@ def step_work(steps: int) -> list[tuple[int, float]]:
         for i in step_examples(len(examples), BATCH, 0, step):
             n, c = len(examples[i].input_ids), examples[i].loss_tokens
             tokens += n
-            flops += (4 * body + 6 * lora) * n + 4 * vocab * h * c + 6 * layers * h * n * n
+            flops += (4 * body + 6 * lora - unneeded) * n + 4 * vocab * h * c + 6 * layers * h * n * n
         work.append((tokens, flops))
     return work
 
