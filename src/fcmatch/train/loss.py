@@ -131,7 +131,8 @@ def autocast_dtype(model: Any) -> torch.dtype | None:
 
     A model loaded in bf16 or fp16 (``dtype=auto`` on a CUDA GPU, or asked for) keeps its LoRA adapters in fp32
     (peft's mixed precision); autocast runs their products in the half dtype too, as the base's. Read from the
-    LM head's weight, which every method leaves frozen in the load dtype (QLoRA's is its compute dtype).
+    LM head's weight, which has the load dtype under every method (QLoRA's is its compute dtype; under ``full``
+    it trains in that dtype, and autocast changes nothing there).
     """
     dtype = body_and_head(model)[1].weight.dtype
     return dtype if dtype in HALF else None
