@@ -64,6 +64,14 @@ def test_an_fp32_model_runs_without_autocast(tiny_model_dir):
     assert not scaler.is_enabled()
 
 
+def test_fp16_parameters_train_without_scaling_and_say_so(tiny_model_dir, caplog):
+    model, _ = load(str(tiny_model_dir), dtype=torch.float16, device="cpu")
+    model = METHODS["full"].prepare(model, TrainConfig(model=str(tiny_model_dir), method="full"))
+    with caplog.at_level("WARNING", logger="fcmatch.train.loop"):
+        assert not loop._grad_scaler(model, trainable_parameters(model), sharded=False).is_enabled()
+    assert "without loss scaling" in caplog.text
+
+
 def test_fp16_under_fsdp_is_refused(tiny_model_dir):
     model, _ = _lora_model(tiny_model_dir, torch.float16)
     params = trainable_parameters(model)

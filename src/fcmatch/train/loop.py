@@ -75,7 +75,11 @@ def _grad_scaler(model: Any, params: dict[str, torch.Tensor], sharded: bool) -> 
     """
     from fcmatch.train.loss import autocast_dtype
 
-    wanted = autocast_dtype(model) == torch.float16 and all(p.dtype == torch.float32 for p in params.values())
+    fp16 = autocast_dtype(model) == torch.float16
+    wanted = fp16 and all(p.dtype == torch.float32 for p in params.values())
+    if fp16 and not wanted:
+        log.warning("dtype=float16 trains fp16 parameters without loss scaling (it needs fp32 trainable weights, "
+                    "as LoRA's): small gradients may underflow to zero; bfloat16 or float32 avoid that")
     if wanted and sharded:
         raise ConfigError("dtype=float16 with distributed=fsdp: loss scaling is not supported there; use bfloat16")
     return torch.amp.GradScaler(next(iter(params.values())).device.type, enabled=wanted)
