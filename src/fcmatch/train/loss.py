@@ -134,8 +134,11 @@ def autocast_dtype(model: Any) -> torch.dtype | None:
     LM head's weight, which has the load dtype under every method (QLoRA's is its compute dtype; under ``full``
     it trains in that dtype, and autocast changes nothing there).
     """
-    dtype = body_and_head(model)[1].weight.dtype
-    return dtype if dtype in HALF else None
+    return _half_dtype(body_and_head(model)[1])
+
+
+def _half_dtype(head: torch.nn.Module) -> torch.dtype | None:
+    return head.weight.dtype if head.weight.dtype in HALF else None
 
 
 def batch_loss_sum(model: Any, batch: Batch, chunk: int = 128) -> torch.Tensor:
@@ -150,7 +153,7 @@ def batch_loss_sum(model: Any, batch: Batch, chunk: int = 128) -> torch.Tensor:
     # use_cache=False is load-bearing: transformers turns restarting position_ids into a block-diagonal
     # mask only when there is no attention mask and no KV cache (masking_utils.find_packed_sequence_indices)
     device = next(head.parameters()).device
-    half = autocast_dtype(model)
+    half = _half_dtype(head)  # autocast_dtype(model), without finding the head again
     with torch.autocast(device.type, dtype=half, enabled=half is not None):
         out = body(
             input_ids=batch.input_ids.to(device),
