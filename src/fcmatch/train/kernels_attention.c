@@ -123,6 +123,19 @@ static int64_t padded_width(const int64_t *bounds, int64_t nseg) {
     return (maxn + 15) / 16 * 16;
 }
 
+/* The examples' indices, longest first: the tasks' costs grow as n^2 and one example can hold a third of a batch's
+ * attention work, so the threads take the long ones first and even out on the short ones (schedule(dynamic) in
+ * the packed order left the longest example's tasks, often the last, to one thread while the other waited). */
+static int64_t *longest_first(const int64_t *bounds, int64_t nseg) {
+    int64_t *order = malloc(sizeof(int64_t) * (nseg > 0 ? nseg : 1));
+    for (int64_t s = 0; s < nseg; s++) {
+        int64_t n = bounds[s + 1] - bounds[s], j = s;
+        for (; j > 0 && bounds[order[j - 1] + 1] - bounds[order[j - 1]] < n; j--) order[j] = order[j - 1];
+        order[j] = s;
+    }
+    return order;
+}
+
 /* dst[d][j] = src[j * stride + d] for d < 64, j < n, zero up to the next 16-key block: an example's keys (or
  * values) of one head transposed into a (64 x ld) buffer. */
 static void pack_transposed(float *dst, int64_t ld, const float *src, int64_t stride, int64_t n) {
@@ -138,13 +151,14 @@ static void pack_transposed(float *dst, int64_t ld, const float *src, int64_t st
 void fc_attention(float *out, float *lse, const float *q, const float *k, const float *v, const int64_t *bounds,
                   int64_t nseg, int64_t T, int64_t H, int64_t KV, float scale, int nthreads) {
     const int64_t D = 64, group = H / KV, ld = padded_width(bounds, nseg);
+    int64_t *order = longest_first(bounds, nseg);
     #pragma omp parallel num_threads(nthreads)
     {
         float *kt = aligned_alloc(64, sizeof(float) * D * ld);
         float *S = aligned_alloc(64, sizeof(float) * 8 * ld);
         #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < nseg * KV; task++) {
-            int64_t seg = task / KV, g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
+            int64_t seg = order[task / KV], g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
             pack_transposed(kt, ld, k + (s * KV + g) * D, KV * D, n);
             for (int64_t h = g * group; h < (g + 1) * group; h++) {
                 for (int64_t i0 = 0; i0 < n; i0 += 8) {
@@ -173,6 +187,7 @@ void fc_attention(float *out, float *lse, const float *q, const float *k, const 
         }
         free(kt); free(S);
     }
+    free(order);
 }
 
 /* acc[j][0..64) += sum_{r < rows} W[r][j] * a[r][0..64) for j < nk: the transposed product that sums the rows of
@@ -205,6 +220,7 @@ void fc_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
                            const float *v, const float *out, const float *lse, const int64_t *bounds, int64_t nseg,
                            int64_t T, int64_t H, int64_t KV, float scale, int nthreads) {
     const int64_t D = 64, group = H / KV, ld = padded_width(bounds, nseg);
+    int64_t *order = longest_first(bounds, nseg);
     #pragma omp parallel num_threads(nthreads)
     {
         float *kt = aligned_alloc(64, sizeof(float) * D * ld), *vt = aligned_alloc(64, sizeof(float) * D * ld);
@@ -212,7 +228,7 @@ void fc_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
         float *dka = aligned_alloc(64, sizeof(float) * ld * D), *dva = aligned_alloc(64, sizeof(float) * ld * D);
         #pragma omp for schedule(dynamic)
         for (int64_t task = 0; task < nseg * KV; task++) {
-            int64_t seg = task / KV, g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
+            int64_t seg = order[task / KV], g = task % KV, s = bounds[seg], n = bounds[seg + 1] - s;
             const float *kg = k + (s * KV + g) * D, *vg = v + (s * KV + g) * D;
             pack_transposed(kt, ld, kg, KV * D, n);
             pack_transposed(vt, ld, vg, KV * D, n);
@@ -252,4 +268,5 @@ void fc_attention_backward(float *dq, float *dk, float *dv, const float *dout, c
         }
         free(kt); free(vt); free(P); free(dP); free(dka); free(dva);
     }
+    free(order);
 }
