@@ -34,6 +34,7 @@ from fcmatch.train.data import (
     step_examples,
     tokenize_all,
 )
+from fcmatch.train.loss import autocast_dtype, use_fp32_master_weights
 from fcmatch.train.methods import METHODS, trainable_parameters
 from fcmatch.train.reporting import open_sinks
 
@@ -67,21 +68,17 @@ def _fused_adam(params: Any, sharded: bool) -> bool:
 
 
 def _grad_scaler(model: Any, params: dict[str, torch.Tensor], sharded: bool) -> torch.amp.GradScaler:
-    """Dynamic loss scaling for an fp16 model with fp32 trainable parameters (LoRA on an fp16 base); disabled (all
-    its calls pass through) otherwise: fp32 and bf16 need none, and fp16 parameters cannot be unscaled in place.
+    """Dynamic loss scaling for an fp16 model, whose trainable parameters are fp32 by then (LoRA's adapters, or the
+    master weights of ``loss.use_fp32_master_weights``); disabled (all its calls pass through) otherwise: fp32 and
+    bf16 need none.
 
     Raises:
         ConfigError: fp16 under FSDP, whose shards would each see only their own overflows.
     """
-    from fcmatch.train.loss import autocast_dtype
-
     fp16 = autocast_dtype(model) == torch.float16
-    wanted = fp16 and all(p.dtype == torch.float32 for p in params.values())
-    if fp16 and not wanted:
-        log.warning("dtype=float16 trains fp16 parameters without loss scaling (it needs fp32 trainable weights, "
-                    "as LoRA's): small gradients may underflow to zero; bfloat16 or float32 avoid that")
-    if wanted and sharded:
+    if fp16 and sharded:
         raise ConfigError("dtype=float16 with distributed=fsdp: loss scaling is not supported there; use bfloat16")
+    wanted = fp16 and all(p.dtype == torch.float32 for p in params.values())
     return torch.amp.GradScaler(next(iter(params.values())).device.type, enabled=wanted)
 
 
@@ -231,6 +228,10 @@ def sft(config: TrainConfig) -> Path:
     sharded = distributed.sharded(model)  # FSDP: params are DTensor shards
     if not params:
         raise RuntimeError(f"method={config.method} left no trainable parameters")
+    if not sharded and (upcast := use_fp32_master_weights(model, params)):
+        half = str(autocast_dtype(model)).removeprefix("torch.")
+        log.info("%d trained %s tensors became fp32 master weights; the body runs in %s under autocast", upcast,
+                 half, half)
     optimizer = torch.optim.AdamW(list(params.values()), lr=config.lr, betas=tuple(config.adam_betas),
                                   weight_decay=config.weight_decay, fused=_fused_adam(params.values(), sharded))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warmup, config.schedule))

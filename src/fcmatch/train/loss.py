@@ -112,6 +112,8 @@ def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Te
         chunk: rows per chunk.
     """
     weight = getattr(head, "weight", None)
+    if weight is not None and hidden.dtype != weight.dtype:  # fp32 master weights' head after a half body
+        hidden = hidden.to(weight.dtype)
     if type(head) is nn.Linear and type(weight) is nn.Parameter and not isinstance(weight, DTensor):
         return _HeadCrossEntropy.apply(hidden, weight, head.bias, targets, chunk, torch.is_grad_enabled())
     if hidden.shape[0] <= chunk:
@@ -124,6 +126,7 @@ def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Te
 
 
 HALF = (torch.bfloat16, torch.float16)
+_KEPT_DTYPE = "_fcmatch_autocast_dtype"  # set on a model whose half weights became fp32 master weights
 
 
 def autocast_dtype(model: Any) -> torch.dtype | None:
@@ -131,14 +134,39 @@ def autocast_dtype(model: Any) -> torch.dtype | None:
 
     A model loaded in bf16 or fp16 (``dtype=auto`` on a CUDA GPU, or asked for) keeps its LoRA adapters in fp32
     (peft's mixed precision); autocast runs their products in the half dtype too, as the base's. Read from the
-    LM head's weight, which has the load dtype under every method (QLoRA's is its compute dtype; under ``full``
-    it trains in that dtype, and autocast changes nothing there).
+    LM head's weight, which has the load dtype under LoRA, DoRA and QLoRA (QLoRA's is its compute dtype), or from
+    the mark :func:`use_fp32_master_weights` leaves when the trained half weights (``full``, ``bitfit``) became
+    fp32.
     """
-    return _half_dtype(body_and_head(model)[1])
+    return _half_dtype(model, body_and_head(model)[1])
 
 
-def _half_dtype(head: torch.nn.Module) -> torch.dtype | None:
+def _half_dtype(model: Any, head: torch.nn.Module) -> torch.dtype | None:
+    kept = getattr(model, _KEPT_DTYPE, None)
+    if kept is not None:
+        return kept
     return head.weight.dtype if head.weight.dtype in HALF else None
+
+
+def use_fp32_master_weights(model: Any, params: dict[str, torch.Tensor]) -> int:
+    """Make a half-precision model's trainable bf16 or fp16 parameters fp32 in place (``full``, and ``bitfit``'s
+    biases); returns how many there were (0: nothing to do, for fp32, or LoRA whose adapters are fp32 already).
+
+    This is torch's mixed-precision recipe: the optimizer updates fp32 weights and the body still runs in the half
+    dtype under autocast, which casts them on the fly. Trained as half tensors, an update smaller than half the
+    weight's last bit is lost: below 2^-9 of the weight in bf16, so at lr 1e-5 a weight of 0.01 would never
+    move, and below 2^-12 in fp16, whose gradients also could not be unscaled for loss scaling. The cost is the fp32 weights (and
+    fp32 gradients and optimizer state): 2 more bytes per trained parameter each, as any mixed-precision trainer
+    keeps.
+    """
+    half = autocast_dtype(model)
+    halves = [p for p in params.values() if p.dtype == half]
+    if half is None or not halves:
+        return 0
+    setattr(model, _KEPT_DTYPE, half)
+    for param in halves:
+        param.data = param.data.float()
+    return len(halves)
 
 
 def batch_loss_sum(model: Any, batch: Batch, chunk: int = 128) -> torch.Tensor:
@@ -153,7 +181,7 @@ def batch_loss_sum(model: Any, batch: Batch, chunk: int = 128) -> torch.Tensor:
     # use_cache=False is load-bearing: transformers turns restarting position_ids into a block-diagonal
     # mask only when there is no attention mask and no KV cache (masking_utils.find_packed_sequence_indices)
     device = next(head.parameters()).device
-    half = _half_dtype(head)  # autocast_dtype(model), without finding the head again
+    half = _half_dtype(model, head)  # autocast_dtype(model), without finding the head again
     with torch.autocast(device.type, dtype=half, enabled=half is not None):
         out = body(
             input_ids=batch.input_ids.to(device),
