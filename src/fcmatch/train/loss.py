@@ -154,9 +154,9 @@ def use_fp32_master_weights(model: Any, params: dict[str, torch.Tensor]) -> int:
 
     This is torch's mixed-precision recipe: the optimizer updates fp32 weights and the body still runs in the half
     dtype under autocast, which casts them on the fly. Trained as half tensors, an update smaller than half the
-    weight's last bit is lost: below 2^-9 of the weight in bf16, so at lr 1e-5 a weight of 0.01 would never
-    move, and below 2^-12 in fp16, whose gradients also could not be unscaled for loss scaling. The cost is the fp32 weights (and
-    fp32 gradients and optimizer state): 2 more bytes per trained parameter each, as any mixed-precision trainer
+    weight's last bit is lost: below 2^-9 of the weight in bf16, so at lr 1e-5 a weight of 0.01 would never move,
+    and below 2^-12 in fp16, whose gradients also could not be unscaled for loss scaling. The cost is fp32 weights,
+    gradients and optimizer state: 2 more bytes per trained parameter for each, as any mixed-precision trainer
     keeps.
     """
     half = autocast_dtype(model)
