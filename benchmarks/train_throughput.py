@@ -26,6 +26,8 @@ configurations run on fcmatch's malloc-backed CPU allocator, which ``sft`` insta
 
 ``--lora-dropout 0`` runs every configuration without LoRA dropout (all of them get faster).
 
+Every configuration runs on the CPU, GPUs hidden (``CUDA_VISIBLE_DEVICES=""``): a CPU benchmark, like for like.
+
 Tokens/s counts real (non-padding) tokens of the examples trained on, divided by the time spent in the
 training steps (model loading excluded for every configuration).
 
@@ -289,7 +291,9 @@ def main() -> int:
 
     bf16 = fast_bf16()
     only = args.only or [name for name in CONFIGS if name != "fcmatch_bf16" or bf16]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false",
+    # CUDA_VISIBLE_DEVICES: every configuration on the CPU, where this benchmark compares them; with a GPU visible,
+    # fcmatch would train there while TRL's use_cpu keeps TRL here
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "CUDA_VISIBLE_DEVICES": "",
            "THP_MEM_ALLOC_ENABLE": os.environ.get("THP_MEM_ALLOC_ENABLE", "1")}
     results: dict[str, dict] = {}
     for name in only:
