@@ -1,5 +1,6 @@
-"""Mixed precision: a bf16 or fp16 base runs its fp32 adapters under autocast, fp16 scales the loss, and the loss
-scale is checkpointed and restored. On the CPU, where torch.autocast runs the same way as on CUDA."""
+"""Mixed precision: a bf16 or fp16 base runs its fp32 adapters under autocast, full training keeps fp32 master
+weights, fp16 scales the loss, and the loss scale is checkpointed and restored. On the CPU, where torch.autocast
+runs the same way as on CUDA."""
 
 from __future__ import annotations
 
