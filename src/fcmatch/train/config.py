@@ -89,7 +89,7 @@ class TrainConfig:
     loss_chunk: int = 128
     """Loss positions per LM-head chunk; bounds the logits held in memory to chunk x vocabulary (128 x 49k fp32: 25 MB)."""
     dtype: str = "auto"
-    """Weights/compute dtype: auto (fp32 on CPU; bf16 on CUDA devices that support it), float32, bfloat16, float16."""
+    """Weights/compute dtype: auto (fp32 on CPU, bf16 on CUDA if supported), float32, bfloat16, float16 (autocast)."""
     num_threads: int = 0
     """CPU threads for torch (0 = physical cores / processes)."""
     distributed: str = "ddp"
