@@ -112,3 +112,19 @@ def test_a_sharded_run_resumes_under_fsdp_and_ddp(tiny_model_dir, data, tmp_path
 def test_an_unknown_distributed_mode_names_the_key():
     with pytest.raises(ConfigError, match="distributed='deepspeed': choose one of ddp, fsdp"):
         TrainConfig(train_file="t.jsonl", distributed="deepspeed").validate()
+
+
+def test_bf16_full_training_shards_fp32_master_weights(tiny_model_dir, data, tmp_path, monkeypatch):
+    """bf16 ``full`` under FSDP shards the fp32 master weights (made before sharding): the two processes end where
+    one process does, and both export fp32."""
+    monkeypatch.setattr(torch.optim, "AdamW", _sgd)
+    kw = dict(method="full", max_grad_norm=0.0, lr=0.5, dtype="bfloat16")
+    single = sft(config(tiny_model_dir, data, tmp_path / "one", batch_size=4, **kw))
+    _two_processes(config(tiny_model_dir, data, tmp_path / "two", **kw))
+    expected, got = _weights(single, "full"), _weights(tmp_path / "two", "full")
+    assert all(v.dtype == torch.float32 for v in (*expected.values(), *got.values()))
+    assert got.keys() == expected.keys()
+    for name in expected:  # bf16 products: the two runs' rows are packed differently
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-2, atol=1e-3)
+    base = load_file(tiny_model_dir / "model.safetensors")
+    assert max((got[k] - base[k].float()).abs().max() for k in base) > 0.1  # moved far more than the tolerance

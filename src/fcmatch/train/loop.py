@@ -180,6 +180,11 @@ def _load(config: TrainConfig, tokenizer: Any) -> Any:
                     device="cpu" if sharding else device, tokenizer=tokenizer)
     torch.manual_seed(config.seed)  # the adapter's random init
     model = method.prepare(model, config)
+    # before FSDP shards them: the shards are then fp32 too
+    if upcast := use_fp32_master_weights(model, trainable_parameters(model)):
+        half = str(autocast_dtype(model)).removeprefix("torch.")
+        log.info("%d trained %s tensors became fp32 master weights; the body runs in %s under autocast", upcast,
+                 half, half)
     model.train()
     if config.packing:
         attention.enable(model)
@@ -228,10 +233,6 @@ def sft(config: TrainConfig) -> Path:
     sharded = distributed.sharded(model)  # FSDP: params are DTensor shards
     if not params:
         raise RuntimeError(f"method={config.method} left no trainable parameters")
-    if not sharded and (upcast := use_fp32_master_weights(model, params)):
-        half = str(autocast_dtype(model)).removeprefix("torch.")
-        log.info("%d trained %s tensors became fp32 master weights; the body runs in %s under autocast", upcast,
-                 half, half)
     optimizer = torch.optim.AdamW(list(params.values()), lr=config.lr, betas=tuple(config.adam_betas),
                                   weight_decay=config.weight_decay, fused=_fused_adam(params.values(), sharded))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps, warmup, config.schedule))
