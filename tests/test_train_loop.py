@@ -1,4 +1,5 @@
-"""End to end on the tiny model: the run folder, falling loss, methods, merge, the CLI, refusing to overwrite."""
+"""End to end on the tiny model: the run folder, falling loss, methods (bitfit on a copy with biases), merge, the CLI,
+refusing to overwrite."""
 
 from __future__ import annotations
 
@@ -163,3 +164,34 @@ def test_a_malformed_data_file_fails_before_the_model_loads(tiny_model_dir, tmp_
     monkeypatch.setattr(loop, "_load", lambda *a: pytest.fail("the model loaded before the data was read"))
     with pytest.raises(ValueError, match="bad.jsonl:2"):
         sft(config(tiny_model_dir, bad, tmp_path / "run"))
+
+
+@pytest.fixture(scope="module")
+def biased_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model with biases on its attention and MLP projections (zeros, as transformers initialises them)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("biased")
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir, attention_bias=True, mlp_bias=True).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_bitfit_trains_the_biases_only(biased_model_dir, data, tmp_path, dtype):
+    run = sft(config(biased_model_dir, data, tmp_path / "b", method="bitfit", max_steps=3, eval_every=0, dtype=dtype))
+    base = load_file(biased_model_dir / "model.safetensors")
+    trained = load_file(run / "model" / "model.safetensors")
+    assert trained.keys() == base.keys()
+    biases = [k for k in base if k.endswith(".bias")]
+    assert len(biases) == 2 * 7  # 2 layers x q k v o gate up down
+    for name, tensor in trained.items():
+        if name in biases:  # fp16: the biases trained as fp32 master weights, and are exported so
+            assert tensor.dtype == torch.float32 and not torch.equal(tensor, base[name].float())
+        else:  # every other tensor is the base's, in the run's dtype
+            assert torch.equal(tensor, base[name].to(getattr(torch, dtype)))
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert ("loss_scale" in lines[0]) == (dtype == "float16")
+    model, tokenizer = load(run, device="cpu")  # the mixed fp16/fp32 export loads and runs
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.tensor([tokenizer("More rain.")["input_ids"]])).logits.float()).all()
