@@ -69,8 +69,8 @@ def _fused_adam(params: Any, sharded: bool) -> bool:
 
 def _grad_scaler(model: Any, params: dict[str, torch.Tensor], sharded: bool) -> torch.amp.GradScaler:
     """Dynamic loss scaling for an fp16 model, whose trainable parameters are fp32 by then (LoRA's adapters, or the
-    master weights of ``loss.use_fp32_master_weights``); disabled (all its calls pass through) otherwise: fp32 and
-    bf16 need none.
+    master weights ``_load`` made with ``loss.use_fp32_master_weights``); disabled (all its calls pass through)
+    otherwise: fp32 and bf16 need none.
 
     Raises:
         ConfigError: fp16 under FSDP, whose shards would each see only their own overflows.
@@ -78,8 +78,7 @@ def _grad_scaler(model: Any, params: dict[str, torch.Tensor], sharded: bool) -> 
     fp16 = autocast_dtype(model) == torch.float16
     if fp16 and sharded:
         raise ConfigError("dtype=float16 with distributed=fsdp: loss scaling is not supported there; use bfloat16")
-    wanted = fp16 and all(p.dtype == torch.float32 for p in params.values())
-    return torch.amp.GradScaler(next(iter(params.values())).device.type, enabled=wanted)
+    return torch.amp.GradScaler(next(iter(params.values())).device.type, enabled=fp16)
 
 
 def total_steps(config: TrainConfig, n_examples: int) -> int:
@@ -182,9 +181,8 @@ def _load(config: TrainConfig, tokenizer: Any) -> Any:
     model = method.prepare(model, config)
     # before FSDP shards them: the shards are then fp32 too
     if upcast := use_fp32_master_weights(model, trainable_parameters(model)):
-        half = str(autocast_dtype(model)).removeprefix("torch.")
-        log.info("%d trained %s tensors became fp32 master weights; the body runs in %s under autocast", upcast,
-                 half, half)
+        log.info("%d trained %s tensors became fp32 master weights; the body still runs in that dtype under autocast",
+                 upcast, str(autocast_dtype(model)).removeprefix("torch."))
     model.train()
     if config.packing:
         attention.enable(model)

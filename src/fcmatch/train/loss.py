@@ -112,8 +112,6 @@ def head_loss_sum(head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Te
         chunk: rows per chunk.
     """
     weight = getattr(head, "weight", None)
-    if weight is not None and hidden.dtype != weight.dtype:  # fp32 master weights' head after a half body
-        hidden = hidden.to(weight.dtype)
     if type(head) is nn.Linear and type(weight) is nn.Parameter and not isinstance(weight, DTensor):
         return _HeadCrossEntropy.apply(hidden, weight, head.bias, targets, chunk, torch.is_grad_enabled())
     if hidden.shape[0] <= chunk:
@@ -159,9 +157,9 @@ def use_fp32_master_weights(model: Any, params: dict[str, torch.Tensor]) -> int:
     gradients and optimizer state: 2 more bytes per trained parameter for each, as any mixed-precision trainer
     keeps.
     """
-    half = autocast_dtype(model)
+    half = autocast_dtype(model)  # None for fp32: no parameter has that dtype
     halves = [p for p in params.values() if p.dtype == half]
-    if half is None or not halves:
+    if not halves:
         return 0
     setattr(model, _KEPT_DTYPE, half)
     for param in halves:
