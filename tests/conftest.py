@@ -64,6 +64,16 @@ def build_tiny_model(folder: Path, seed: int = 0, hidden: int = 64, heads: int =
     return folder
 
 
+def tiny_model_variant(source: Path, folder: Path, **overrides) -> Path:
+    """The model in ``source`` saved to ``folder`` with its config changed by ``overrides`` (weights the change
+    adds are initialised by transformers), with its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    AutoModelForCausalLM.from_pretrained(source, **overrides).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(source).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Folder of the tiny random Llama; load it with ``fcmatch.models.load(str(tiny_model_dir))``."""

@@ -28,12 +28,9 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tied_model_dir(tiny_model_dir, tmp_path_factory):
     """The tiny model with its LM head tied to the input embeddings, as in SmolLM2."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from conftest import tiny_model_variant
 
-    folder = tmp_path_factory.mktemp("tied")
-    AutoModelForCausalLM.from_pretrained(tiny_model_dir, tie_word_embeddings=True).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    return folder
+    return tiny_model_variant(tiny_model_dir, tmp_path_factory.mktemp("tied"), tie_word_embeddings=True)
 
 
 def config(tiny_model_dir, data, out, **kw) -> TrainConfig:

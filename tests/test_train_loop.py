@@ -169,12 +169,9 @@ def test_a_malformed_data_file_fails_before_the_model_loads(tiny_model_dir, tmp_
 @pytest.fixture(scope="module")
 def biased_model_dir(tiny_model_dir, tmp_path_factory):
     """The tiny model with biases on its attention and MLP projections (zeros, as transformers initialises them)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from conftest import tiny_model_variant
 
-    folder = tmp_path_factory.mktemp("biased")
-    AutoModelForCausalLM.from_pretrained(tiny_model_dir, attention_bias=True, mlp_bias=True).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    return folder
+    return tiny_model_variant(tiny_model_dir, tmp_path_factory.mktemp("biased"), attention_bias=True, mlp_bias=True)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
