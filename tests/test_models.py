@@ -15,6 +15,21 @@ def test_tiny_model_loads_in_fp32_on_this_cpu(tiny_model_dir):
     assert tokenizer.pad_token == "<|im_end|>" and not model.training
 
 
+def test_local_loads_show_no_weights_bar_and_keep_the_setting(tiny_model_dir, capfd):
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    models.load(str(tiny_model_dir))
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # restored for the caller's own bars and hub downloads
+    hf_logging.disable_progress_bar()
+    try:
+        models.load(str(tiny_model_dir))
+        assert not hf_logging.is_progress_bar_enabled()  # a caller's choice to hide them stays
+    finally:
+        hf_logging.enable_progress_bar()
+
+
 def test_nf4_quantises_linear_layers_with_double_quant(tiny_model_dir):
     pytest.importorskip("bitsandbytes")
     model, tokenizer = models.load(str(tiny_model_dir), quantize="nf4", dtype=torch.float32)

@@ -16,6 +16,7 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,21 @@ def quiet_peft():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
         yield
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar (weights read from disk take a second or two, and the bar would
+    show on every load of a run, an evaluation or a test), and restore the caller's setting afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 class ModelError(RuntimeError):
@@ -332,13 +348,15 @@ def load(
     quant = _quantization_config(quantize, dtype)
     offline = _offline(source)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            source,
-            dtype=dtype,
-            quantization_config=quant,
-            device_map={"": device} if quant is not None else None,
-            local_files_only=offline,
-        )
+        # a hub id may download: its bars stay
+        with quiet_loading() if not isinstance(source, str) else contextlib.nullcontext():
+            model = AutoModelForCausalLM.from_pretrained(
+                source,
+                dtype=dtype,
+                quantization_config=quant,
+                device_map={"": device} if quant is not None else None,
+                local_files_only=offline,
+            )
     except OSError as err:
         if isinstance(source, str):
             raise ModelError(

@@ -11,10 +11,8 @@ concept once), so vectors are cached per exact string for the life of the proces
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,25 +26,12 @@ BATCH_SIZE = 64
 _CACHE: dict[tuple[str, str], np.ndarray] = {}
 
 
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """Hide transformers' "Loading weights" bar, which would interleave with evaluation output, and
-    restore the caller's setting afterwards."""
-    from transformers.utils import logging as hf_logging
-
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
-
-
 @functools.cache
 def _load(folder: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModel, AutoTokenizer
+
+    from fcmatch.models import quiet_loading
 
     with quiet_loading():
         tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -118,8 +118,7 @@ def bertscore(
     """
     import bert_score
 
-    from fcmatch.evaluate.encoder import quiet_loading
-    from fcmatch.models import default_device, encoder_path
+    from fcmatch.models import default_device, encoder_path, quiet_loading
 
     _same_length(preds, golds)
     if not preds:
