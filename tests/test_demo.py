@@ -26,8 +26,13 @@ def test_demo_end_to_end_on_tiny_model(tiny_model_dir: Path, tmp_path: Path, cap
     assert metrics["sentences"] == 4 and metrics["systems"] == ["base", "finetuned"]
     assert set(json.loads((out / "timings.json").read_text())) >= {"extract_base", "train", "extract_finetuned", "total"}
     # a second run skips the finished stages and reuses the outputs
+    first = json.loads((out / "timings.json").read_text())
     assert main(argv) == 0
-    assert "skipping training" in capsys.readouterr().out
+    again = capsys.readouterr().out
+    assert "skipping training" in again
+    # each stage prints this run's seconds and, resumed, the total with the first run that timings.json keeps
+    assert again.count("with the earlier runs)") == 5
+    assert json.loads((out / "timings.json").read_text())["train"] >= first["train"]
 
 
 def test_demo_refuses_folder_of_other_sentences(tiny_model_dir: Path, tmp_path: Path, capsys) -> None:
