@@ -25,10 +25,38 @@ def test_swiglu_forward_and_backward_match_autograd():
     reference.backward(grad)
     torch.testing.assert_close(kernels.swiglu(gate.detach(), up.detach()), reference.detach(), rtol=1e-5, atol=1e-6)
     grad_gate = grad.clone()
-    hidden, grad_up = kernels.swiglu_backward(grad_gate, gate.detach(), up.detach())
-    torch.testing.assert_close(hidden, reference.detach(), rtol=1e-5, atol=1e-6)
+    grad_up, grad_a = kernels.swiglu_backward(grad_gate, gate.detach(), up.detach())
+    assert grad_a is None
     torch.testing.assert_close(grad_up, up.grad, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grad_gate, gate.grad, rtol=1e-5, atol=1e-6)
+
+
+@needs_kernels
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_swiglu_backward_makes_the_down_adapters_lora_a_gradient(threads, p):
+    """lora_A's gradient of the down layer, grad_low^T D(silu(gate) * up) / (1 - p), made in the SwiGLU backward's
+    pass: rows not a multiple of the kernel's 8-row blocks, columns not of its 128-column blocks, an odd rank, and
+    a row-strided grad_low."""
+    torch.manual_seed(3)
+    rows, m, rank = 45, 300, 5
+    gate, up, grad = torch.randn(rows, m) * 3, torch.randn(rows, m), torch.randn(rows, m)
+    grad_low = torch.randn(rows, rank + 3)[:, 1:rank + 1]
+    hidden = F.silu(gate) * up
+    positions = kernels.drop_positions(rows * m, p, seed=11) if p else None
+    dropped = hidden.flatten().index_fill(0, positions, 0.0).view(rows, m) if p else hidden
+    scale = 1.0 / (1.0 - p)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        grad_gate = grad.clone()
+        grad_up, grad_a = kernels.swiglu_backward(grad_gate, gate, up, grad_low, positions, scale)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(grad_a, grad_low.t() @ dropped * scale, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad_up, grad * F.silu(gate), rtol=1e-5, atol=1e-6)
+    sig = torch.sigmoid(gate)
+    torch.testing.assert_close(grad_gate, grad * up * sig * (1 + gate * (1 - sig)), rtol=1e-5, atol=1e-5)
 
 
 @needs_kernels
@@ -99,6 +127,20 @@ def test_drop_positions_follow_torch_seed_and_grow_their_buffer():
     full = torch.empty(2000, dtype=torch.int64)
     count = draw(full.data_ptr(), 2000, 1000, math.log1p(-0.5), 7, kernels.DROP_SEGMENT, 2)
     assert 400 < count < 600 and torch.equal(out, full[:3])
+
+
+@needs_kernels
+def test_drop_positions_fit_their_first_buffer():
+    """A down layer's input of 1,198 tokens (1,840,128 elements: 7 segments and 5,120 more) is cut into 8 equal
+    segments, each with 8 standard deviations of room; with 7 whole segments and a short last one, 21 of 300
+    first draws overflowed and were drawn again."""
+    n, p = 1198 * 1536, 0.05
+    cap = kernels.drop_capacity(n, p)
+    out = torch.empty(cap, dtype=torch.int64)
+    draw = kernels.library().fc_drop_positions
+    counts = [draw(out.data_ptr(), cap, n, math.log1p(-p), seed * 7919 + 1, kernels.DROP_SEGMENT, 2)
+              for seed in range(200)]
+    assert min(counts) > 0
 
 
 def test_drop_positions_in_segments_keep_the_law_and_ignore_the_thread_count(monkeypatch):

@@ -349,10 +349,11 @@ class _SwiGLULora(torch.autograd.Function):
         gate_flat, up_flat = gate.reshape(-1, gate.shape[-1]), up.reshape(-1, up.shape[-1])
         grad_low, grad_b = _low_grads(ctx, g, lora_b, low, ctx.needs_input_grad[3])
         if kernels.usable(gate_flat, up_flat):
-            # one pass: the gate's gradient over grad_hidden, down's input again, and up's gradient
+            # one pass: the gate's gradient over grad_hidden, up's gradient, and lora_A's gradient from down's input
+            # made again block by block (never written out)
             grad_gate = _input_grad(ctx, g, grad_low, lora_a, positions)
-            hidden, grad_up = kernels.swiglu_backward(grad_gate, gate_flat, up_flat)
-            grad_a = _dropped_grad_a(ctx, grad_low, hidden, positions) if ctx.needs_input_grad[2] else None
+            grad_up, grad_a = kernels.swiglu_backward(grad_gate, gate_flat, up_flat,
+                                                      grad_low if ctx.needs_input_grad[2] else None, positions, ctx.scale)
             return grad_gate.view(gate.shape), grad_up.view(up.shape), grad_a, grad_b, None, None, None
         act = F.silu(gate_flat)
         grad_a = None

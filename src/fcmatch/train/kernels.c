@@ -71,11 +71,14 @@ static int64_t drop_segment(int64_t *out, int64_t cap, int64_t start, int64_t n,
     }
 }
 
-/* The positions in [0, n), in segments of `segment` elements drawn independently and in parallel (the union of
- * independent Bernoulli(p) sequences over disjoint ranges is one). Segment k > 0 seeds its stream with
- * seed ^ (k * an odd constant) through splitmix64, so the result depends on the seed only, not on the threads;
- * a single segment is the stream of `seed` itself. Segment k writes into its share of out, proportional to its
- * length, and the shares are then closed up. Returns the count, or -1 if a share was too small. */
+/* The positions in [0, n), in ceil(n / segment) segments of equal length (to one element) drawn independently and
+ * in parallel (the union of independent Bernoulli(p) sequences over disjoint ranges is one). Segment k > 0 seeds
+ * its stream with seed ^ (k * an odd constant) through splitmix64, so the result depends on the seed only, not on
+ * the threads; a single segment is the stream of `seed` itself. Segment k writes into its share of out,
+ * proportional to its length, and the shares are then closed up. Returns the count, or -1 if a share was too
+ * small. Equal lengths give every segment the same slack in cap: with whole segments and a short last one, that
+ * one's share was about a standard deviation above its mean, and 7% of the draws of a (1,198 x 1,536) input
+ * failed and were drawn again. */
 int64_t fc_drop_positions(int64_t *out, int64_t cap, int64_t n, double log_keep, uint64_t seed, int64_t segment,
                           int nthreads) {
     int64_t nseg = (n + segment - 1) / segment;
@@ -83,14 +86,14 @@ int64_t fc_drop_positions(int64_t *out, int64_t cap, int64_t n, double log_keep,
     int64_t *counts = malloc(sizeof(int64_t) * nseg);
     #pragma omp parallel for num_threads(nthreads) schedule(static)
     for (int64_t k = 0; k < nseg; k++) {
-        int64_t start = k * segment, len = n - start < segment ? n - start : segment;
+        int64_t start = n * k / nseg, len = n * (k + 1) / nseg - start;
         int64_t first = (int64_t)((double)cap * start / n), share = (int64_t)((double)cap * (start + len) / n) - first;
         counts[k] = drop_segment(out + first, share, start, len, log_keep, seed ^ ((uint64_t)k * 0xd1b54a32d192ed03ULL));
     }
     int64_t total = 0;
     for (int64_t k = 0; k < nseg; k++) {
         if (counts[k] < 0) { total = -1; break; }
-        int64_t first = (int64_t)((double)cap * (k * segment) / n);
+        int64_t first = (int64_t)((double)cap * (n * k / nseg) / n);
         memmove(out + total, out + first, sizeof(int64_t) * counts[k]);
         total += counts[k];
     }
@@ -331,19 +334,85 @@ void fc_swiglu(float *hidden, const float *gate, const float *up, int64_t n, int
     }
 }
 
-/* Backward of silu(gate) * up given grad (n elements), in one pass: writes hidden = silu(gate) * up (the down
- * layer's input, for lora_A's gradient), grad_up = grad * silu(gate), and grad_gate over grad. */
-void fc_swiglu_backward(float *grad, float *hidden, float *grad_up, const float *gate, const float *up, int64_t n,
-                        int nthreads) {
-    #pragma omp parallel for simd num_threads(nthreads) schedule(static)
-    for (int64_t k = 0; k < n; k++) {
-        float g = gate[k], u = up[k], d = grad[k];
-        float s = 1.0f / (1.0f + expf(-g));
-        float act = g * s;
-        hidden[k] = act * u;
-        grad_up[k] = d * act;
-        grad[k] = d * u * (s * (1.0f + g * (1.0f - s)));
+/* Backward of silu(gate) * up for (rows x m) tensors, and lora_A's gradient of the down layer that reads the
+ * product, in one pass. grad (the product's gradient) becomes the gate's gradient in place; grad_up receives up's.
+ * With rank > 0, grad_a (rank x m) = scale * grad_low^T D(hidden), hidden = silu(gate) * up, D zeroing the sorted
+ * flat positions pos (none when npos = 0), grad_low (rows x rank, row stride ld_low): the down adapter's lora_A
+ * gradient. hidden is never written: each thread makes it for SWIGLU_ROWS rows by SWIGLU_COLS columns in L1 and
+ * adds their products into its own (rank x m) sums, which the threads then add up. In a training step this was
+ * about 20 ms per step faster than writing hidden, zeroing it and a (rank x rows) x (rows x m) product that read
+ * it back from memory. */
+enum { SWIGLU_ROWS = 8, SWIGLU_COLS = 128 };
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("prefer-vector-width=512")))  /* 16 exponentials and FMAs per instruction rather than 8 */
+#endif
+void fc_swiglu_backward(float *grad, float *grad_up, float *grad_a, const float *gate, const float *up,
+                        const float *grad_low, int64_t ld_low, int64_t rank, const int64_t *pos, int64_t npos,
+                        int64_t rows, int64_t m, float scale, int nthreads) {
+    float *sums = rank > 0 ? malloc(sizeof(float) * rank * m * nthreads) : NULL;
+    #pragma omp parallel num_threads(nthreads)
+    {
+        int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int64_t t_start = rows * id / nt, t_stop = rows * (id + 1) / nt;
+        float *acc = rank > 0 ? sums + id * rank * m : NULL;
+        if (acc) memset(acc, 0, sizeof(float) * rank * m);
+        float hb[SWIGLU_ROWS][SWIGLU_COLS] __attribute__((aligned(64)));
+        float *w = rank > 0 ? malloc(sizeof(float) * SWIGLU_ROWS * rank) : NULL;  /* grad_low of the block, by column */
+        int64_t next[SWIGLU_ROWS];
+        for (int64_t t0 = t_start; t0 < t_stop; t0 += SWIGLU_ROWS) {
+            int64_t nr = t_stop - t0 < SWIGLU_ROWS ? t_stop - t0 : SWIGLU_ROWS;
+            for (int64_t r = 0; r < SWIGLU_ROWS; r++) {
+                for (int64_t c = 0; c < rank; c++) w[c * SWIGLU_ROWS + r] = r < nr ? grad_low[(t0 + r) * ld_low + c] : 0.0f;
+                next[r] = r < nr && npos ? lower_bound(pos, npos, (t0 + r) * m) : 0;
+            }
+            for (int64_t i0 = 0; i0 < m; i0 += SWIGLU_COLS) {
+                int64_t len = m - i0 < SWIGLU_COLS ? m - i0 : SWIGLU_COLS;
+                for (int64_t r = 0; r < SWIGLU_ROWS; r++) {
+                    float *h = hb[r];
+                    if (r >= nr) {  /* the last block's missing rows add nothing (their grad_low is zero too) */
+                        memset(h, 0, sizeof(float) * SWIGLU_COLS);
+                        continue;
+                    }
+                    int64_t base = (t0 + r) * m + i0;
+                    float *d = grad + base, *gu = grad_up + base;
+                    const float *gt = gate + base, *u = up + base;
+                    #pragma omp simd
+                    for (int64_t i = 0; i < len; i++) {
+                        float g = gt[i], uu = u[i], dd = d[i];
+                        float s = 1.0f / (1.0f + expf(-g));
+                        float act = g * s;
+                        h[i] = act * uu;
+                        gu[i] = dd * act;
+                        d[i] = dd * uu * (s * (1.0f + g * (1.0f - s)));
+                    }
+                    for (int64_t end = base + len; next[r] < npos && pos[next[r]] < end; next[r]++)
+                        h[pos[next[r]] - base] = 0.0f;
+                }
+                for (int64_t c = 0; c < rank; c++) {
+                    float *a = acc + c * m + i0;
+                    const float *wc = w + c * SWIGLU_ROWS;
+                    #pragma omp simd
+                    for (int64_t i = 0; i < len; i++) {
+                        float s = a[i];
+                        #pragma GCC unroll 8
+                        for (int r = 0; r < SWIGLU_ROWS; r++) s += wc[r] * hb[r][i];
+                        a[i] = s;
+                    }
+                }
+            }
+        }
+        free(w);
+        if (rank > 0) {
+            #pragma omp barrier
+            int64_t total = rank * m, k0 = total * id / nt, k1 = total * (id + 1) / nt;
+            for (int64_t k = k0; k < k1; k++) {
+                float s = 0.0f;
+                for (int64_t j = 0; j < nt; j++) s += sums[j * total + k];
+                grad_a[k] = s * scale;
+            }
+        }
     }
+    free(sums);
 }
 
 /* Llama RMSNorm forward: y = w * (x * rstd) per row of `dim` floats, rstd = 1/sqrt(mean(x^2) + eps);

@@ -11,8 +11,9 @@ PyTorch runs as several.
   dropped copy is written and one product serves every adapter (``fastlora._GroupedLora``).
 - ``lora_low_grads``: a LoRA layer's two low-rank gradients (of its (tokens x r) activations and of B) in one
   pass over the output gradient, instead of two thin products that each read it.
-- ``swiglu`` / ``swiglu_backward``: ``silu(gate) * up`` in one pass, and its backward (the down layer's input,
-  the gradients of gate and up) in one pass instead of five.
+- ``swiglu`` / ``swiglu_backward``: ``silu(gate) * up`` in one pass, and its backward (the gradients of gate and
+  up, and the down adapter's lora_A gradient from the product made again in L1) in one pass instead of five
+  and a product.
 - ``rotary``: Llama's rotary embedding of queries or keys in one pass each way, instead of rotate_half's
   slices, negation and concatenation and three elementwise passes (and their backward).
 - ``rms_norm`` / ``rms_norm_backward``: Llama's RMSNorm for a frozen weight, one pass each way instead of
@@ -59,7 +60,7 @@ _SIGNATURES = {
     "fc_lora_drop_back": (_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64, _INT),
     "fc_lora_drop_grad_a": (_P, _P, _P, _P, _I64, _I64, _I64, _I64, _I64, _INT),
     "fc_swiglu": (_P, _P, _P, _I64, _INT),
-    "fc_swiglu_backward": (_P, _P, _P, _P, _P, _I64, _INT),
+    "fc_swiglu_backward": (_P, _P, _P, _P, _P, _P, _I64, _I64, _P, _I64, _I64, _I64, _F32, _INT),
     "fc_rotary": (_P, _P, _P, _P, _I64, _I64, _I64, _INT, _INT),
     "fc_rms_norm": (_P, _P, _P, _P, _I64, _I64, _F32, _INT),
     "fc_rms_norm_backward": (_P, _P, _P, _P, _P, _I64, _I64, _INT),
@@ -156,7 +157,7 @@ def _ptr(tensor: torch.Tensor) -> int:
     return tensor.data_ptr()
 
 
-DROP_SEGMENT = 1 << 18  # elements per independently seeded stream of drop_positions (drawn in parallel)
+DROP_SEGMENT = 1 << 18  # at most this many elements per independently seeded stream of drop_positions
 
 
 def drop_seed() -> int:
@@ -164,17 +165,23 @@ def drop_seed() -> int:
     return int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64))
 
 
+def drop_capacity(n: int, p: float) -> int:
+    """The buffer ``drop_positions`` first tries: the expected count plus, per segment, 8 standard deviations and
+    64 positions."""
+    segments = -(-n // DROP_SEGMENT)
+    expected = n * p
+    return int(expected + 8 * math.sqrt(expected * segments) + 64 * segments)
+
+
 def drop_positions(n: int, p: float, seed: int | None = None) -> torch.Tensor:
     """Sorted int64 flat indices in [0, n), each present independently with probability 0 < p < 1.
 
-    Segments of ``DROP_SEGMENT`` elements draw in parallel from streams derived from one seed (``drop_seed()``
+    Segments of equal length, at most ``DROP_SEGMENT`` elements, draw in parallel from streams derived from one seed (``drop_seed()``
     unless given), so the result depends on that seed only, not on the thread count: the same seed gives the same
     positions again, which lets backward redraw them instead of keeping them."""
     if seed is None:
         seed = drop_seed()
-    segments = -(-n // DROP_SEGMENT)
-    expected = n * p
-    cap = int(expected + 8 * math.sqrt(expected * segments) + 64 * segments)  # 8 standard deviations per segment
+    cap = drop_capacity(n, p)
     while True:
         out = torch.empty(cap, dtype=torch.int64)
         count = library().fc_drop_positions(_ptr(out), cap, n, math.log1p(-p), seed, DROP_SEGMENT,
@@ -253,13 +260,24 @@ def swiglu(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     return hidden
 
 
-def swiglu_backward(grad: torch.Tensor, gate: torch.Tensor, up: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Backward of silu(gate) * up: ``grad`` becomes the gate's gradient in place; returns (silu(gate) * up, the
-    gradient of up)."""
-    hidden, grad_up = torch.empty_like(gate), torch.empty_like(up)
-    library().fc_swiglu_backward(_ptr(grad), _ptr(hidden), _ptr(grad_up), _ptr(gate), _ptr(up), gate.numel(),
-                                 torch.get_num_threads())
-    return hidden, grad_up
+def swiglu_backward(grad: torch.Tensor, gate: torch.Tensor, up: torch.Tensor, grad_low: torch.Tensor | None = None,
+                    positions: torch.Tensor | None = None, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Backward of silu(gate) * up for (rows, m) tensors: ``grad`` becomes the gate's gradient in place; returns the
+    gradient of up and, given the down adapter's (rows, r) ``grad_low``, its lora_A gradient
+    ``scale * grad_low^T D(silu(gate) * up)`` (r, m), D zeroing the sorted flat ``positions`` (None: no dropout),
+    made in the same pass without writing the product."""
+    rows, m = gate.shape
+    grad_up = torch.empty_like(up)
+    grad_a = None
+    if grad_low is not None:
+        grad_low = grad_low if grad_low.stride(1) == 1 else grad_low.contiguous()
+        grad_a = torch.empty(grad_low.shape[1], m, dtype=grad.dtype)
+    npos = 0 if positions is None else positions.numel()
+    library().fc_swiglu_backward(_ptr(grad), _ptr(grad_up), None if grad_a is None else _ptr(grad_a), _ptr(gate),
+                                 _ptr(up), None if grad_low is None else _ptr(grad_low),
+                                 0 if grad_low is None else grad_low.stride(0), 0 if grad_a is None else grad_a.shape[0],
+                                 _ptr(positions) if npos else None, npos, rows, m, scale, torch.get_num_threads())
+    return grad_up, grad_a
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
