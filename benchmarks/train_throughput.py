@@ -1,6 +1,6 @@
 """Training throughput: fcmatch LoRA / QLoRA against TRL's SFTTrainer on the same data, model, LoRA and steps.
 
-Run:  .venv/bin/python benchmarks/train_throughput.py [--steps 6] [--quick] [--json]
+Run:  .venv/bin/python benchmarks/train_throughput.py [--steps 6 | --epochs 1] [--quick] [--json]
 
 Each configuration runs in its own subprocess, so its peak RSS is its own. All use SmolLM2-135M-Instruct,
 LoRA r=16 / alpha 32 / dropout 0.05 on all linear layers, batches of 8 examples, the same number of
@@ -171,6 +171,13 @@ def run_fcmatch(steps: int, method: str, dtype: str = "float32", paired: bool = 
             "step_probe_gflops": step_probe.gflops if step_probe is not None else None}
 
 
+def epoch_steps(epochs: float) -> int:
+    """Optimizer steps of ``epochs`` passes over the benchmark's data in whole batches of ``BATCH`` examples."""
+    from fcmatch.train.data import load_conversations
+
+    return max(1, int(epochs * len(load_conversations(data_file(), "causal")) // BATCH))
+
+
 def _trl_dataset():
     from datasets import Dataset
 
@@ -272,6 +279,8 @@ def worker(name: str, steps: int, paired: bool = False) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=8, help="optimizer steps per configuration (8 examples each)")
+    parser.add_argument("--epochs", type=float, help="instead of --steps: this many passes over the data in whole "
+                        "batches of 8 (1 on the causal train split: 187 steps)")
     parser.add_argument("--default-steps", type=int, default=2, help="steps for TRL with its defaults (slow)")
     parser.add_argument("--quick", action="store_true", help="3 steps, TRL defaults 1 step, short matmul probe")
     parser.add_argument("--only", nargs="+", choices=CONFIGS, help="configurations to run (default: all; "
@@ -284,6 +293,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.steps, args.default_steps = 3, 1
+    elif args.epochs:
+        args.steps = epoch_steps(args.epochs)
     LORA["dropout"] = args.lora_dropout
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args.steps, args.paired_probes)), flush=True)
