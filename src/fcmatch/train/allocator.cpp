@@ -1,8 +1,8 @@
 // fcmatch's CPU tensor allocator: 64-byte-aligned blocks carved out of plain malloc (see memory.py).
 //
 // PyTorch's default CPU allocator calls posix_memalign(64, n). glibc serves that from a free block only if the
-// block has room for n plus the alignment, so the block a tensor frees is never reused for the next tensor of the
-// same size, and the heap grows with holes. malloc(n + 88) reuses it. Each block keeps, just below the 64-byte
+// block has room for n plus the alignment, so the block a tensor frees is not reused for the next tensor of the
+// same size unless free neighbours have merged into it, and the heap grows with holes. malloc(n + 88) reuses it. Each block keeps, just below the 64-byte
 // aligned address it hands out, a check word, the pointer malloc returned and the size (for the profiler), so the
 // data pointer is also the deleter's context: raw_allocate / raw_deallocate (oneDNN's path) work as with the
 // default.

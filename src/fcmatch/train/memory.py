@@ -23,8 +23,9 @@ that imports torch first can set it itself. The kernel must allow it: ``madvise`
 
 Allocator. PyTorch's CPU allocator calls ``posix_memalign(64, n)`` (2 MB alignment for large tensors with huge
 pages). glibc serves that from a free block only if it has room for n plus the alignment, so the block a tensor
-frees is not reused for the next tensor of the same size: the heap grows with holes (about 440 MB over an 8-step
-benchmark run, each byte first-touched at 1.3-2.6 s/GB on the VMs measured), and 2 MB-aligned tensors all
+frees is not reused for the next tensor of the same size unless free neighbours merged into it: the heap grows
+with holes (about 440 MB over an 8-step benchmark run, each byte first-touched at 1.3-2.6 s/GB on the VMs
+measured), and 2 MB-aligned tensors all
 start in the same cache sets. :func:`use_malloc_allocator` installs ``allocator.cpp`` as torch's CPU allocator: 64-byte-aligned
 blocks carved out of plain ``malloc(n + 88)``, which does reuse them; torch's huge pages then no longer apply.
 Measured on the benchmark's 8-step run (2 cores, same process order alternated): 23.4 against 24.7 s, heap
