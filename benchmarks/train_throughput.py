@@ -38,9 +38,9 @@ activations (no weight gradients for the frozen N body parameters), plus 6P for 
 the body's 4N at r=16 on all linear layers), plus 4*V*H for the LM head on completion tokens only, plus
 causal attention 6*L*H*n per token for an example of n tokens (forward QK^T and AV = 4*H*n/2 per layer,
 backward twice that), minus the input gradient of the first layer's q, k and v projections and their adapters,
-which read the frozen embeddings and so are never computed (0.2% of the total). ``mfu`` is over all timed steps; ``mfu_median_step`` is the median of the steps' own MFUs (a
-step that first meets a longer row also faults fresh memory in, so short runs sit below the median). ``mfu_4n`` uses
-the issue's rule of thumb instead, 4N per trained token with N all 134.5M parameters of the model (the tied
+which read the frozen embeddings and so are never computed (0.2% of the total). ``mfu`` is over all timed steps;
+``mfu_median_step`` is the median of the steps' own MFUs (a step that first meets a longer row also faults fresh
+memory in, so short runs sit below the median). ``mfu_4n`` uses the issue's rule of thumb instead, 4N per trained token with N all 134.5M parameters of the model (the tied
 embedding / LM head counted once): it credits the LM head on every token, which fcmatch skips on prompt tokens, and
 ignores attention and the adapters; it reads about 10% above ``mfu``. The probe is the best 0.6 s window of 1,024 x
 1,024 fp32 matmuls on torch's default threads, over five windows at the end and two just before and two just after

@@ -176,9 +176,9 @@ def drop_capacity(n: int, p: float) -> int:
 def drop_positions(n: int, p: float, seed: int | None = None) -> torch.Tensor:
     """Sorted int64 flat indices in [0, n), each present independently with probability 0 < p < 1.
 
-    Segments of equal length, at most ``DROP_SEGMENT`` elements, draw in parallel from streams derived from one seed (``drop_seed()``
-    unless given), so the result depends on that seed only, not on the thread count: the same seed gives the same
-    positions again, which lets backward redraw them instead of keeping them."""
+    Segments of equal length, at most ``DROP_SEGMENT`` elements, draw in parallel from streams derived from one seed
+    (``drop_seed()`` unless given), so the result depends on that seed only, not on the thread count: the same seed
+    gives the same positions again, which lets backward redraw them instead of keeping them."""
     if seed is None:
         seed = drop_seed()
     cap = drop_capacity(n, p)

@@ -16,18 +16,18 @@ Huge pages. Whatever is kept, a step that first meets a longer row still faults 
 time. PyTorch backs CPU tensors of 2 MB or more with transparent huge pages when ``THP_MEM_ALLOC_ENABLE=1``
 (it aligns them to 2 MB and calls ``madvise(MADV_HUGEPAGE)``): one fault per 2 MB instead of 512. Filling a
 fresh 200 MB tensor took 658 faults and 18-24 ms instead of 51,245 faults and 44-369 ms on a 2-core VM, and an
-8-step fp32 LoRA run went from 333.7 to 354.7 tokens/s (919k to 391k faults). PyTorch reads the variable once, at its first CPU allocation,
-so ``import fcmatch`` sets it (unless it is already set, e.g. to 0) when torch is not imported yet; a program
-that imports torch first can set it itself. The kernel must allow it: ``madvise`` or ``always`` in
-``/sys/kernel/mm/transparent_hugepage/enabled`` (:func:`huge_pages` reports whether both hold).
+8-step fp32 LoRA run went from 333.7 to 354.7 tokens/s (919k to 391k faults). PyTorch reads the variable once, at
+its first CPU allocation, so ``import fcmatch`` sets it (unless it is already set, e.g. to 0) when torch is not
+imported yet; a program that imports torch first can set it itself. The kernel must allow it: ``madvise`` or
+``always`` in ``/sys/kernel/mm/transparent_hugepage/enabled`` (:func:`huge_pages` reports whether both hold).
 
 Allocator. PyTorch's CPU allocator calls ``posix_memalign(64, n)`` (2 MB alignment for large tensors with huge
 pages). glibc serves that from a free block only if it has room for n plus the alignment, so the block a tensor
 frees is not reused for the next tensor of the same size unless free neighbours merged into it: the heap grows
 with holes (about 440 MB over an 8-step benchmark run, each byte first-touched at 1.3-2.6 s/GB on the VMs
-measured), and 2 MB-aligned tensors all
-start in the same cache sets. :func:`use_malloc_allocator` installs ``allocator.cpp`` as torch's CPU allocator: 64-byte-aligned
-blocks carved out of plain ``malloc(n + 88)``, which does reuse them; torch's huge pages then no longer apply.
+measured), and 2 MB-aligned tensors all start in the same cache sets. :func:`use_malloc_allocator` installs
+``allocator.cpp`` as torch's CPU allocator: 64-byte-aligned blocks carved out of plain ``malloc(n + 88)``, which
+does reuse them; torch's huge pages then no longer apply.
 Measured on the benchmark's 8-step run (2 cores, same process order alternated): 23.4 against 24.7 s, heap
 1,744 against 2,097-2,214 MB, peak RSS 2,530 against 2,884-3,001 MB; a warm step 2.23-2.35 against 2.41-2.46 s.
 It is compiled on first use with the system C++ compiler against torch's own headers (about a second) into
@@ -73,8 +73,8 @@ THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 def huge_pages() -> bool:
     """Whether torch's large CPU tensors get transparent huge pages in this process.
 
-    True when fcmatch's allocator is not installed, ``THP_MEM_ALLOC_ENABLE`` is ``1`` (PyTorch accepts 0 and 1 only) and the kernel's THP mode is
-    ``always`` or ``madvise``. The variable only counts if it was set before torch's first allocation, which this
+    True when fcmatch's allocator is not installed, ``THP_MEM_ALLOC_ENABLE`` is ``1`` (PyTorch accepts 0 and 1
+    only) and the kernel's THP mode is ``always`` or ``madvise``. The variable only counts if it was set before torch's first allocation, which this
     cannot see.
     """
     if os.environ.get("THP_MEM_ALLOC_ENABLE") != "1" or malloc_allocator_installed():
