@@ -15,7 +15,7 @@ from fcmatch.annotate.project import assign, create_project, import_predictions,
 from fcmatch.annotate.results import export_maps, suggestion_report
 from fcmatch.annotate.sentences import SentenceRecord
 from fcmatch.data.causal_map import CausalMap, Edge
-from fcmatch.web.annotate.models import Project
+from fcmatch.store.annotation_tables import Project
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

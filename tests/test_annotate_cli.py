@@ -9,7 +9,8 @@ from fcmatch.annotate.project import get_project
 from fcmatch.annotate.tasks import ordered_tasks, save_task
 from fcmatch.cli import main
 from fcmatch.data.formats import read_claims_csv, read_jsonl, read_match_json
-from fcmatch.web.db import init_db, make_engine, session_factory
+from fcmatch.store.engine import make_engine, session_factory
+from fcmatch.store.schema import init_db
 
 SENTENCES = ["Rain increases yield.", "Heat lowers yield.", "Taxes cut demand.", "Prices rise."]
 

@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from fcmatch.store.study_tables import Verdict
+from fcmatch.study.demo import write_demo_files
 from fcmatch.web.app import create_app
-from fcmatch.web.demo import write_demo_files
-from fcmatch.web.tables import Verdict
 
 ADMIN = "test-admin-token"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}

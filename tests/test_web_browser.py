@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fcmatch.web import tables  # noqa: F401  (registers the tables)
-from fcmatch.web.db import init_db, make_engine, session_factory
-from fcmatch.web.demo import demo_maps
-from fcmatch.web.loadtest import start_server, stop_server
-from fcmatch.web.study import StudyConfig, create_study, invite_judge
+from fcmatch.store.engine import make_engine, session_factory
+from fcmatch.store.schema import init_db
+from fcmatch.study.create import StudyConfig, create_study, invite_judge
+from fcmatch.study.demo import demo_maps
+from loadtest import start_server, stop_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ADMIN = "browser-admin-token"

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from fcmatch.web.loadtest import run_load_test
+from loadtest import run_load_test
 
 
 @pytest.mark.load

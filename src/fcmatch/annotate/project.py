@@ -19,8 +19,8 @@ from fcmatch.annotate.assignment import plan_assignments
 from fcmatch.annotate.ordering import ORDERINGS, priorities
 from fcmatch.annotate.sentences import SentenceRecord
 from fcmatch.data.causal_map import CausalMap, clean_concept
-from fcmatch.web.annotate.models import Annotator, Prediction, Project, ProjectSentence, Task
-from fcmatch.web.security import hash_token, new_token
+from fcmatch.store.annotation_tables import Annotator, Prediction, Project, ProjectSentence, Task
+from fcmatch.store.tokens import hash_token, new_token
 
 MAX_NAME_CHARS = 200
 
@@ -206,13 +206,13 @@ def import_predictions(
             unmatched += 1
             continue
         meta = {k: v for k, v in cmap.meta.items() if k in ("uncertainty", "mean_logprob", "confidence", "problems")}
-        edges = json.dumps([e.to_dict() for e in cmap.edges])
         row = existing.get((sentence.id, name))
         if row is None:
             row = Prediction(sentence_id=sentence.id, model=name)
             session.add(row)
             existing[(sentence.id, name)] = row
-        row.edges_json, row.meta_json = edges, json.dumps(meta)
+        row.set_edges(cmap.edges)
+        row.meta_json = json.dumps(meta)
         stored[name] += 1
     if stored and not project.suggest_model:
         project.suggest_model = next(iter(stored))

@@ -14,7 +14,7 @@ from fcmatch.annotate.suggestions import outcome_rates
 from fcmatch.annotate.tasks import load_doc, progress
 from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.formats import write_maps
-from fcmatch.web.annotate.models import Annotator, Project, ProjectSentence, SuggestionOutcome, Task
+from fcmatch.store.annotation_tables import Annotator, Project, ProjectSentence, SuggestionOutcome, Task
 
 PER_SENTENCE = ("one", "all")
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from fcmatch.annotate.annotation import AnnotationDoc, parse_annotation
 from fcmatch.annotate.suggestions import suggestion_outcomes
 from fcmatch.data.causal_map import Edge
-from fcmatch.web.annotate.models import Annotator, Prediction, ProjectSentence, SuggestionOutcome, Task
+from fcmatch.store.annotation_tables import Annotator, Prediction, ProjectSentence, SuggestionOutcome, Task
 
 
 class StaleAnnotation(Exception):

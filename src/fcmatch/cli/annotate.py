@@ -18,7 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
-from fcmatch.web.db import DEFAULT_DB_URL
+from fcmatch.store import open_sessions
+from fcmatch.store.engine import DEFAULT_DB_URL
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,22 +84,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.set_defaults(func=_export)
 
 
-def _sessions(url: str):
-    from fcmatch.web.annotate import models  # noqa: F401  (registers the tables)
-    from fcmatch.web.db import init_db, make_engine, session_factory
-
-    engine = make_engine(url)
-    init_db(engine)
-    return session_factory(engine)
-
-
 def _create(args: argparse.Namespace) -> int:
     from fcmatch.annotate.project import create_project
     from fcmatch.annotate.sentences import read_sentences
 
     records = read_sentences(args.sentences, args.column)
     instructions = Path(args.instructions).read_text(encoding="utf-8") if args.instructions else ""
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         project = create_project(session, args.name, records, args.overlap, args.redundancy, args.seed, instructions)
         print(f"project {project.id} '{project.name}': {len(records)} sentences")
     return 0
@@ -107,7 +99,7 @@ def _create(args: argparse.Namespace) -> int:
 def _invite(args: argparse.Namespace) -> int:
     from fcmatch.annotate.project import get_project, invite
 
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         made = invite(session, get_project(session, args.project), args.names)
     base = args.base_url.rstrip("/")
     for name, token in made:
@@ -118,7 +110,7 @@ def _invite(args: argparse.Namespace) -> int:
 def _assign(args: argparse.Namespace) -> int:
     from fcmatch.annotate.project import assign, get_project
 
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         counts = assign(session, get_project(session, args.project))
     for name, count in counts.items():
         print(f"{name}: +{count} sentences")
@@ -130,7 +122,7 @@ def _import(args: argparse.Namespace) -> int:
     from fcmatch.data.formats import read_jsonl
 
     maps = read_jsonl(args.predictions)
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         report = import_predictions(session, get_project(session, args.project), maps, args.model)
     print(json.dumps(report))
     return 0
@@ -139,7 +131,7 @@ def _import(args: argparse.Namespace) -> int:
 def _order(args: argparse.Namespace) -> int:
     from fcmatch.annotate.project import get_project, set_ordering
 
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         scored = set_ordering(session, get_project(session, args.project), args.by, args.matcher)
     print(f"ordered by {args.by}: {scored} sentences scored")
     return 0
@@ -149,7 +141,7 @@ def _status(args: argparse.Namespace) -> int:
     from fcmatch.annotate.project import get_project
     from fcmatch.annotate.results import project_progress, suggestion_report
 
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         project = get_project(session, args.project)
         report = {"progress": project_progress(session, project), "suggestions": suggestion_report(session, project)}
     print(json.dumps(report, indent=1))
@@ -160,7 +152,7 @@ def _agreement(args: argparse.Namespace) -> int:
     from fcmatch.annotate.project import get_project
     from fcmatch.annotate.results import project_agreement
 
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         report = project_agreement(session, get_project(session, args.project), args.matcher, args.worst)
     if args.json:
         print(json.dumps(report, indent=1))
@@ -182,7 +174,7 @@ def _export(args: argparse.Namespace) -> int:
     from fcmatch.annotate.results import export_project
 
     per_sentence = args.per_sentence or ("all" if Path(args.output).suffix.lower() == ".json" else "one")
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         count = export_project(
             session,
             get_project(session, args.project),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fcmatch.web.db import DEFAULT_DB_URL
+from fcmatch.store.engine import DEFAULT_DB_URL
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from fcmatch.web.db import DEFAULT_DB_URL
-from fcmatch.web.study import StudyConfig
+from fcmatch.store import open_sessions
+from fcmatch.store.engine import DEFAULT_DB_URL
+from fcmatch.study.create import StudyConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,32 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.set_defaults(func=_list)
 
 
-def _sessions(url: str):
-    from fcmatch.web import tables  # noqa: F401  (registers the tables)
-    from fcmatch.web.db import init_db, make_engine, session_factory
-
-    engine = make_engine(url)
-    init_db(engine)
-    return session_factory(engine)
-
-
-def _get_study(session, study_id: int):
-    from fcmatch.web.tables import Study
-
-    study = session.get(Study, study_id)
-    if study is None:
-        raise ValueError(f"no study {study_id}; see `fcmatch study list`")
-    return study
-
-
 def _create(args: argparse.Namespace) -> int:
-    from fcmatch.web.study import create_study, load_labelled_maps, study_summary
+    from fcmatch.study.create import create_study, load_labelled_maps
+    from fcmatch.study.export import study_summary
 
     config = StudyConfig(
         args.name, args.per_judge, args.pairing, args.repeats, args.common, not args.show_labelers, args.seed
     )
     maps = load_labelled_maps(args.paths)
-    with _sessions(args.db).begin() as session:
+    with open_sessions(args.db).begin() as session:
         study = create_study(session, maps, config)
         summary = study_summary(session, study)
     print(f"study {summary['id']} '{summary['name']}': {summary['sentences']} sentences, {summary['items']} maps, "
@@ -83,11 +67,11 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _invite(args: argparse.Namespace) -> int:
-    from fcmatch.web.study import invite_judge
+    from fcmatch.study.create import get_study, invite_judge
 
     base = args.base_url.rstrip("/")
-    with _sessions(args.db).begin() as session:
-        study = _get_study(session, args.study_id)
+    with open_sessions(args.db).begin() as session:
+        study = get_study(session, args.study_id)
         links = [(name, f"{base}/j/{invite_judge(session, study, name)[1]}") for name in args.names]
     for name, link in links:
         print(f"{name}\t{link}")
@@ -95,10 +79,11 @@ def _invite(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from fcmatch.web.study import export_study
+    from fcmatch.study.create import get_study
+    from fcmatch.study.export import export_study
 
-    with _sessions(args.db)() as session:
-        n = export_study(session, _get_study(session, args.study_id), args.output)
+    with open_sessions(args.db)() as session:
+        n = export_study(session, get_study(session, args.study_id), args.output)
     print(f"wrote {n} verdicts to {args.output}")
     return 0
 
@@ -106,10 +91,10 @@ def _export(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from fcmatch.web.study import study_summary
-    from fcmatch.web.tables import Study
+    from fcmatch.store.study_tables import Study
+    from fcmatch.study.export import study_summary
 
-    with _sessions(args.db)() as session:
+    with open_sessions(args.db)() as session:
         rows = [study_summary(session, s) for s in session.scalars(select(Study).order_by(Study.id))]
     for row in rows:
         if args.json:

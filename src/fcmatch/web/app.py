@@ -3,16 +3,19 @@
 Run it with ``fcmatch serve [--db URL] [--host 127.0.0.1 --port 8000]``; build it in code with
 :func:`create_app`. What a router of this app can rely on:
 
-- ``fcmatch.web.db.transaction(request)``: ``with transaction(request) as session: ...`` runs one
-  transaction that commits (durably: SQLite WAL, ``synchronous=FULL``) before the response is built;
-  it queues on ``request.app.state.write_lock`` so concurrent SQLite writers take turns fairly.
+- ``fcmatch.web.transaction.transaction(request)``: ``with transaction(request) as session: ...`` runs
+  one transaction that commits (durably: SQLite WAL, ``synchronous=FULL``) before the response is
+  built; it queues on ``request.app.state.write_lock`` so concurrent SQLite writers take turns fairly.
   ``request.app.state.sessions`` is the plain ``sessionmaker`` (for reads that need no lock).
 - ``request.app.state.engine``, ``.admin_token`` and ``.secret`` (the CSRF/cookie signing key, kept in
   the database so pages rendered before a restart still post after it).
-- :mod:`fcmatch.web.security` for CSRF and the ``require_admin`` dependency, :mod:`fcmatch.web.pages`
-  for ``render(request, "x.html", **context)``, ``/static/...`` for local assets (no CDN anywhere).
-- ``fcmatch.web.annotate.router`` (an ``APIRouter``), if that module exists, is included here; its tables
-  on :class:`fcmatch.web.db.Base` are created with the rest.
+- :mod:`fcmatch.web.security` for CSRF and the ``require_admin`` dependency, :mod:`fcmatch.web.admin`
+  for an admin router, :mod:`fcmatch.web.pages` for ``render(request, "x.html", **context)``,
+  ``/static/...`` for local assets (no CDN anywhere).
+- ``fcmatch.web.annotate.router`` (an ``APIRouter``), if that module exists, is included here.
+
+The tables are :mod:`fcmatch.store` (all created here, with their migrations); the logic behind the
+pages is :mod:`fcmatch.study` and :mod:`fcmatch.annotate`.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from fcmatch.web import tables  # noqa: F401  (registers the judging tables on Base before create_all)
-from fcmatch.web.db import DEFAULT_DB_URL, get_or_create_setting, init_db, make_engine, session_factory, writer_lock
+# importing fcmatch.store registers every table on Base, so init_db below creates them all
+from fcmatch.store.engine import DEFAULT_DB_URL, make_engine, session_factory, writer_lock
+from fcmatch.store.schema import get_or_create_setting, init_db
+from fcmatch.store.tokens import new_token
 from fcmatch.web.pages import STATIC_DIR, render
-from fcmatch.web.security import SECURITY_HEADERS, BodySizeLimit, new_token
+from fcmatch.web.security import SECURITY_HEADERS, BodySizeLimit
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,7 @@ def create_app(
         raise ValueError("the admin token must have at least 8 characters")
 
     engine = make_engine(db_url)
-    annotate_router = _optional_router("fcmatch.web.annotate")  # imported before init_db: it adds tables
+    annotate_router = _optional_router("fcmatch.web.annotate")
     init_db(engine)
 
     app = FastAPI(title="fcmatch", docs_url=None, redoc_url=None, openapi_url=None)

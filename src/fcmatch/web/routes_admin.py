@@ -11,36 +11,34 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from fcmatch.web.assign import progress
-from fcmatch.web.db import transaction
+from fcmatch.store.study_tables import Study
+from fcmatch.study.assignment import progress
+from fcmatch.study.create import StudyConfig, create_study, invite_judge, load_labelled_maps
+from fcmatch.study.export import export_records, study_summary
+from fcmatch.study.results import study_results
+from fcmatch.web.admin import admin_csrf, admin_router, row_or_404
 from fcmatch.web.pages import render
-from fcmatch.web.results import study_results
 from fcmatch.web.security import (
     ADMIN_COOKIE,
     LOGIN_CSRF_COOKIE,
     admin_cookie_value,
     check_admin_csrf,
     check_login_csrf,
-    csrf_token,
     login_csrf_cookie,
-    require_admin,
 )
-from fcmatch.web.study import StudyConfig, create_study, export_records, invite_judge, load_labelled_maps, study_summary
-from fcmatch.web.tables import Study
+from fcmatch.web.svg import draw_scores
+from fcmatch.web.transaction import transaction
 
 router = APIRouter()
-admin = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+admin = admin_router("/admin")
 
 
 def _study(session, study_id: int) -> Study:
-    study = session.get(Study, study_id)
-    if study is None:
-        raise HTTPException(status_code=404, detail=f"no study {study_id}")
-    return study
+    return row_or_404(session, Study, study_id, f"no study {study_id}")
 
 
 @router.get("/admin/login", response_class=HTMLResponse)
@@ -74,7 +72,7 @@ def logout(request: Request, csrf: str = Form("")):
 def studies_page(request: Request, error: str = ""):
     with request.app.state.sessions() as session:
         studies = [study_summary(session, s) for s in session.scalars(select(Study).order_by(Study.id))]
-    return render(request, "admin_studies.html", studies=studies, csrf=csrf_token(request, "admin"), error=error)
+    return render(request, "admin_studies.html", studies=studies, csrf=admin_csrf(request), error=error)
 
 
 @admin.post("/studies")
@@ -115,16 +113,19 @@ def _query(**params: str) -> str:
     return urlencode(params)
 
 
-@admin.get("/studies/{study_id}", response_class=HTMLResponse)
-def study_page(request: Request, study_id: int, error: str = ""):
+def _study_page(request: Request, study_id: int, error: str = "", links: list | None = None) -> HTMLResponse:
     with request.app.state.sessions() as session:
         study = _study(session, study_id)
         judges = [{"name": j.name, "progress": progress(session, j), "created": j.created} for j in study.judges]
-        summary = study_summary(session, study)
         return render(
-            request, "admin_study.html", study=study, summary=summary, judges=judges,
-            csrf=csrf_token(request, "admin"), error=error, links=None,
+            request, "admin_study.html", study=study, summary=study_summary(session, study), judges=judges,
+            csrf=admin_csrf(request), error=error, links=links,
         )
+
+
+@admin.get("/studies/{study_id}", response_class=HTMLResponse)
+def study_page(request: Request, study_id: int, error: str = ""):
+    return _study_page(request, study_id, error)
 
 
 @admin.post("/studies/{study_id}/judges", response_class=HTMLResponse)
@@ -141,13 +142,7 @@ def invite_route(request: Request, study_id: int, names: str = Form(...), csrf: 
     if "application/json" in request.headers.get("accept", ""):
         return Response(json.dumps(dict(links)), media_type="application/json")
     # the links are shown once, on this page: only their hashes are stored
-    with request.app.state.sessions() as session:
-        study = _study(session, study_id)
-        judges = [{"name": j.name, "progress": progress(session, j), "created": j.created} for j in study.judges]
-        return render(
-            request, "admin_study.html", study=study, summary=study_summary(session, study), judges=judges,
-            csrf=csrf_token(request, "admin"), error="", links=links,
-        )
+    return _study_page(request, study_id, links=links)
 
 
 @admin.get("/studies/{study_id}/results", response_class=HTMLResponse)
@@ -155,7 +150,10 @@ def results_page(request: Request, study_id: int):
     with request.app.state.sessions() as session:
         study = _study(session, study_id)
         results = study_results(session, study)
-        return render(request, "admin_results.html", study=study, results=results, csrf=csrf_token(request, "admin"))
+        for entry in results["sentences"]:
+            if entry["rows"]:
+                entry["svg"] = draw_scores([(r["labeler"], r["score"], r["ci95"]) for r in entry["rows"]])
+        return render(request, "admin_results.html", study=study, results=results, csrf=admin_csrf(request))
 
 
 @admin.get("/studies/{study_id}/export.jsonl")

@@ -11,13 +11,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from fcmatch.web.assign import AlreadyAnswered, NotAssigned, next_pair, record_verdict
-from fcmatch.web.db import transaction
+from fcmatch.store.study_tables import Assignment, Item
+from fcmatch.study.assignment import AlreadyAnswered, NotAssigned, next_pair, record_verdict
+from fcmatch.study.create import judge_by_token
 from fcmatch.web.pages import render
 from fcmatch.web.security import check_csrf, csrf_token
-from fcmatch.web.study import judge_by_token
 from fcmatch.web.svg import draw_map
-from fcmatch.web.tables import Assignment, Item
+from fcmatch.web.transaction import transaction
 
 router = APIRouter()
 

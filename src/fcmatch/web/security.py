@@ -3,7 +3,7 @@
 The model: every credential is a secret the server issued.
 
 - A **judge** (or annotator) holds a capability link ``/j/<token>``; only ``sha256(token)`` is stored
-  (:func:`hash_token`), so a copy of the database does not hand out working links.
+  (:func:`fcmatch.store.tokens.hash_token`), so a copy of the database does not hand out working links.
 - The **admin** holds the admin token given to ``create_app``; the browser trades it once at
   ``/admin/login`` for an HttpOnly, SameSite=Strict cookie that carries an HMAC of it, never the token.
   Scripts may send ``Authorization: Bearer <admin token>`` instead. :func:`require_admin` checks both.
@@ -12,7 +12,8 @@ The model: every credential is a secret the server issued.
   :func:`csrf_token` makes it for a template, :func:`check_csrf` verifies it (403 on mismatch).
   Forms before login use the double-submit cookie of :func:`login_csrf_cookie`.
 
-Using these in a router (the annotation part does the same)::
+Using these in a router (the annotation part does the same; :mod:`fcmatch.web.admin` makes the
+admin router)::
 
     from fcmatch.web.security import check_csrf, csrf_token, require_admin
 
@@ -27,24 +28,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from typing import Any
 
 from fastapi import HTTPException, Request
 
+from fcmatch.store.tokens import new_token
+
 ADMIN_COOKIE = "fcmatch_admin"
 LOGIN_CSRF_COOKIE = "fcmatch_login_csrf"
 DEFAULT_MAX_BODY = 256 * 1024  # bytes; a verdict form is < 5 KB, so this only stops abuse
-
-
-def new_token(nbytes: int = 24) -> str:
-    """A URL-safe random secret (``nbytes`` of entropy; 24 bytes -> 32 characters)."""
-    return secrets.token_urlsafe(nbytes)
-
-
-def hash_token(token: str) -> str:
-    """Hex SHA-256 of a token: what the database stores and looks up."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _sign(secret: str, message: str) -> str:

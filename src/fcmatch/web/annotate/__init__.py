@@ -1,21 +1,11 @@
-"""The annotation part of the web app, mounted under ``/annotate``: admin pages to run a project and
-the annotator's edge editor. The logic lives in :mod:`fcmatch.annotate`; this package is the HTTP layer.
-
-``router`` is imported lazily so that the command line (and the library) can use the tables in
-:mod:`fcmatch.web.annotate.models` without importing FastAPI routes.
+"""The annotation part of the web app: admin pages under ``/admin/annotate`` and the annotator's edge
+editor under ``/annotate/a/<token>`` (:mod:`~fcmatch.web.annotate.routes`, with its templates and
+static files here). The logic lives in :mod:`fcmatch.annotate`, the tables in
+:mod:`fcmatch.store.annotation_tables`; this package is the HTTP layer.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-
-def __getattr__(name: str) -> Any:
-    if name == "router":
-        from fcmatch.web.annotate.routes import router
-
-        return router
-    raise AttributeError(name)
-
+from fcmatch.web.annotate.routes import router
 
 __all__ = ["router"]

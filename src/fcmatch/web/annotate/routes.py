@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from fcmatch.annotate import project as projects
@@ -32,12 +32,13 @@ from fcmatch.annotate.tasks import (
 )
 from fcmatch.data.formats import FormatError, read_jsonl
 from fcmatch.evaluate.matching import MATCHERS
-from fcmatch.web.annotate.models import Project, Task
+from fcmatch.store.annotation_tables import Project, Task
+from fcmatch.web.admin import admin_csrf, admin_router, row_or_404
 from fcmatch.web.pages import render
-from fcmatch.web.security import check_admin_csrf, check_csrf, csrf_token, require_admin
+from fcmatch.web.security import check_admin_csrf, check_csrf, csrf_token
 
 router = APIRouter()
-admin = APIRouter(prefix="/admin/annotate", dependencies=[Depends(require_admin)])
+admin = admin_router("/admin/annotate")
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"annotate.js": "text/javascript", "annotate.css": "text/css"}
 EXPORTS = {"jsonl": ("jsonl", ".jsonl", "application/x-ndjson"), "csv": ("csv", ".csv", "text/csv")}
@@ -153,10 +154,7 @@ def admin_alias() -> RedirectResponse:
 
 
 def _project(session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise HTTPException(status_code=404, detail="no such project")
-    return project
+    return row_or_404(session, Project, project_id, "no such project")
 
 
 def _admin_list(request: Request, session, error: str = "", status_code: int = 200) -> HTMLResponse:
@@ -164,7 +162,7 @@ def _admin_list(request: Request, session, error: str = "", status_code: int = 2
 
     rows = [(p, results.project_progress(session, p)) for p in session.scalars(select(Project).order_by(Project.id))]
     return render(
-        request, "annotate_admin.html", status_code, rows=rows, error=error, csrf=csrf_token(request, "admin")
+        request, "annotate_admin.html", status_code, rows=rows, error=error, csrf=admin_csrf(request)
     )
 
 
@@ -224,7 +222,7 @@ def _project_page(request: Request, session, project: Project, **extra) -> HTMLR
         matchers=list(MATCHERS),
         matcher=matcher,
         orderings=ORDERINGS,
-        csrf=csrf_token(request, "admin"),
+        csrf=admin_csrf(request),
         links=extra.pop("links", []),
         message=extra.pop("message", ""),
         error=extra.pop("error", ""),

@@ -1,5 +1,5 @@
-"""Tables of the judging study: studies, their sentences and labelers' maps (items), judges,
-assignments (one pair shown to one judge) and verdicts.
+"""Tables of judging studies: studies, their sentences and labelers' maps (items), judges,
+assignments (one pair shown to one judge) and verdicts. The logic over them is :mod:`fcmatch.study`.
 
 Integrity lives in the schema, not in request code: a verdict is unique per assignment (a resubmitted
 form stores nothing new), an assignment position is unique per judge (two racing requests cannot both
@@ -9,20 +9,16 @@ hand out slot 12), and every row of a study goes when its study goes (ON DELETE 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fcmatch.data.causal_map import CausalMap, Edge
-from fcmatch.web.db import Base, Migration, register_migrations
+from fcmatch.data.causal_map import CausalMap
+from fcmatch.store.schema import Base, Invitee, Migration, StoredMap, register_migrations, utcnow
 
 VERDICTS = ("A", "B", "tie")
 KINDS = ("new", "common", "repeat")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Study(Base):
@@ -62,35 +58,30 @@ class Sentence(Base):
     items: Mapped[list[Item]] = relationship(back_populates="sentence", cascade="all, delete-orphan", order_by="Item.id")
 
 
-class Item(Base):
+class Item(StoredMap, Base):
     """One labeler's causal map of one sentence: the thing judges compare."""
 
     __tablename__ = "study_item"
     __table_args__ = (UniqueConstraint("sentence_id", "labeler"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     sentence_id: Mapped[int] = mapped_column(ForeignKey("study_sentence.id", ondelete="CASCADE"), index=True)
     labeler: Mapped[str] = mapped_column(String(200))
-    edges_json: Mapped[str] = mapped_column(Text, default="[]")
 
     sentence: Mapped[Sentence] = relationship(back_populates="items")
 
     def causal_map(self) -> CausalMap:
-        edges = [Edge(e["cause"], e["effect"], e["sign"]) for e in json.loads(self.edges_json)]
-        return CausalMap(self.sentence.text, edges, source=self.labeler)
+        return CausalMap(self.sentence.text, self.edges(), source=self.labeler)
 
 
-class Judge(Base):
+class Judge(Invitee, Base):
+    """A judge of one study, holding the link ``/j/<token>``."""
+
     __tablename__ = "study_judge"
     __table_args__ = (UniqueConstraint("study_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # set when no unjudged pair is left for this judge before per_judge is reached
     finished_early: Mapped[bool] = mapped_column(Boolean, default=False)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="judges")
 

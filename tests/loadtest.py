@@ -1,9 +1,12 @@
 """Load test of the judging app: many simulated judges submit verdicts concurrently to a real uvicorn
 server; afterwards every verdict must be stored exactly once, also after a server restart.
 
-Run: ``python -m fcmatch.web.loadtest [--judges 30] [--verdicts 3000] [--db PATH]``; it prints one
-JSON line with the counts and the latency percentiles (ms, measured by the clients per request).
-The server runs in a subprocess so that client and server do not share one interpreter lock.
+Run: ``python tests/loadtest.py [--judges 30] [--verdicts 3000] [--dir PATH]``; it prints one JSON
+line with the counts and the latency percentiles (ms, measured by the clients per request). The
+server runs in a subprocess so that client and server do not share one interpreter lock.
+
+Test tooling, not part of the package: ``tests/test_web_load.py`` runs the load test (marker ``load``),
+``tests/test_web_browser.py`` uses :func:`start_server`, and the study tests use :func:`synthetic_maps`.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ import numpy as np
 from sqlalchemy import func, select
 
 from fcmatch.data.causal_map import CausalMap, Edge
-from fcmatch.web import tables  # noqa: F401  (registers the tables)
-from fcmatch.web.db import init_db, make_engine, session_factory
-from fcmatch.web.study import StudyConfig, create_study, invite_judge
-from fcmatch.web.tables import Assignment, Verdict
+from fcmatch.store.engine import make_engine, session_factory
+from fcmatch.store.schema import init_db
+from fcmatch.store.study_tables import Assignment, Verdict
+from fcmatch.study.create import StudyConfig, create_study, invite_judge
 
 _SERVER = (
     "import os, uvicorn\n"

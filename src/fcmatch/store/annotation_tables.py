@@ -1,5 +1,6 @@
 """Tables of annotation projects: sentences, annotators, their tasks (one annotation each),
-imported model predictions and what became of each suggested edge.
+imported model predictions and what became of each suggested edge. The logic over them is
+:mod:`fcmatch.annotate`.
 
 Integrity lives in the schema: a person has at most one task per sentence, a model at most one
 prediction per sentence, one outcome row per (task, model, suggestion), and everything of a project
@@ -10,18 +11,14 @@ counter that lets two tabs on one sentence detect each other instead of overwrit
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fcmatch.data.causal_map import CausalMap, Edge
-from fcmatch.web.db import Base, Migration, register_migrations
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+from fcmatch.data.causal_map import CausalMap
+from fcmatch.store.schema import Base, Invitee, Migration, StoredMap, register_migrations, utcnow
 
 
 class Project(Base):
@@ -69,16 +66,13 @@ class ProjectSentence(Base):
         return json.loads(self.meta_json or "{}")
 
 
-class Annotator(Base):
+class Annotator(Invitee, Base):
+    """An annotator of one project, holding the link ``/annotate/a/<token>``."""
+
     __tablename__ = "annotate_annotator"
     __table_args__ = (UniqueConstraint("project_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("annotate_project.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    # sha256 of the secret link token (fcmatch.web.security.hash_token); the token itself is never stored
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="annotators")
     tasks: Mapped[list[Task]] = relationship(back_populates="annotator", cascade="all, delete-orphan")
@@ -105,22 +99,17 @@ class Task(Base):
     sentence: Mapped[ProjectSentence] = relationship()
 
 
-class Prediction(Base):
+class Prediction(StoredMap, Base):
     """One model's causal map of one sentence (``fcmatch extract`` output), the source of suggestions."""
 
     __tablename__ = "annotate_prediction"
     __table_args__ = (UniqueConstraint("sentence_id", "model"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     sentence_id: Mapped[int] = mapped_column(ForeignKey("annotate_sentence.id", ondelete="CASCADE"), index=True)
     model: Mapped[str] = mapped_column(String(200))
-    edges_json: Mapped[str] = mapped_column(Text, default="[]")
     meta_json: Mapped[str] = mapped_column(Text, default="{}")
 
     sentence: Mapped[ProjectSentence] = relationship(back_populates="predictions")
-
-    def edges(self) -> list[Edge]:
-        return [Edge(e["cause"], e["effect"], e["sign"]) for e in json.loads(self.edges_json)]
 
     def causal_map(self) -> CausalMap:
         return CausalMap(self.sentence.text, self.edges(), self.model, json.loads(self.meta_json or "{}"))

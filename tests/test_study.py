@@ -1,4 +1,4 @@
-"""Study library, schedules, schema versions, SVG drawing and the ``fcmatch study`` CLI."""
+"""The judging-study library (set-up, schedules, assignment) and the ``fcmatch study`` CLI."""
 
 from __future__ import annotations
 
@@ -11,14 +11,13 @@ from sqlalchemy import select
 from fcmatch.cli import main
 from fcmatch.data.causal_map import CausalMap, Edge
 from fcmatch.judge.judgements import read_comparisons
-from fcmatch.web import tables  # noqa: F401
-from fcmatch.web.assign import current_assignment, progress, record_verdict, schedule
-from fcmatch.web.db import Migration, init_db, make_engine, register_migrations, schema_versions, session_factory
-from fcmatch.web.demo import write_demo_files
-from fcmatch.web.loadtest import synthetic_maps
-from fcmatch.web.study import StudyConfig, create_study, invite_judge, load_labelled_maps
-from fcmatch.web.svg import draw_map
-from fcmatch.web.tables import Assignment
+from fcmatch.store.engine import make_engine, session_factory
+from fcmatch.store.schema import init_db
+from fcmatch.store.study_tables import Assignment
+from fcmatch.study.assignment import current_assignment, progress, record_verdict, schedule
+from fcmatch.study.create import StudyConfig, create_study, invite_judge, judge_by_token, load_labelled_maps
+from fcmatch.study.demo import write_demo_files
+from loadtest import synthetic_maps
 
 
 @pytest.fixture
@@ -89,42 +88,6 @@ def test_duplicate_judge_name_is_rejected(sessions):
             invite_judge(session, study, "ann")
 
 
-def test_schema_migrations_run_once_in_order(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
-    engine = make_engine(url)
-    register_migrations("webtest", [Migration(1, "initial")])
-    try:
-        init_db(engine)
-        assert schema_versions(engine)["webtest"] == 1 and schema_versions(engine)["judge"] >= 1
-        calls = []
-
-        def add_column(conn):
-            calls.append(2)
-            conn.exec_driver_sql("ALTER TABLE study ADD COLUMN webtest_note TEXT")
-
-        register_migrations("webtest", [Migration(1, "initial"), Migration(2, "add a column", add_column)])
-        init_db(engine)
-        init_db(engine)  # nothing left to do the second time
-        assert calls == [2] and schema_versions(engine)["webtest"] == 2
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        with pytest.raises(ValueError, match="numbered"):
-            register_migrations("webtest", [Migration(2, "gap")])
-    finally:
-        from fcmatch.web.db import MIGRATIONS
-
-        MIGRATIONS.pop("webtest", None)
-        engine.dispose()
-
-
-def test_svg_escapes_concepts_and_shows_signs():
-    svg = str(draw_map([Edge("<b>rain</b> & \"drought\"", "yield", -1), Edge("yield", "income", 1), Edge("income", "yield", 1)]))
-    assert "<b>" not in svg and "&lt;b&gt;rain&lt;/b&gt; &amp; &quot;drought&quot;" in svg
-    assert svg.count("<rect") == 3 and "−" in svg and "+" in svg  # a cycle is drawn, not looped forever
-    assert "no causal relations" in str(draw_map([]))
-
-
 def test_load_labelled_maps_uses_file_stem_for_jsonl(tmp_path: Path):
     files = write_demo_files(tmp_path, n_sentences=2)
     maps = load_labelled_maps(files)
@@ -143,8 +106,6 @@ def test_study_cli_end_to_end(tmp_path: Path, capsys):
     token = out.strip().rsplit("/j/", 1)[1]
     engine = make_engine(db)
     with session_factory(engine).begin() as session:
-        from fcmatch.web.study import judge_by_token
-
         judge = judge_by_token(session, token)
         _judge_all(session, judge, "B")
         assert session.scalar(select(Assignment.id).limit(1)) is not None

@@ -1,8 +1,8 @@
-"""Setting up and exporting a judging study: load labelers' causal maps, create the study, invite
-judges, export verdicts as fcmatch comparison JSONL.
+"""Setting up a judging study: its settings, the labelers' causal maps it compares, the study
+itself and the judges invited to it.
 
-Used by both ``fcmatch study create|invite|export|list`` and the admin pages. Which pair a judge sees
-next is :mod:`fcmatch.web.assign`.
+Used by both ``fcmatch study create|invite`` and the admin pages. Which pair a judge sees next is
+:mod:`fcmatch.study.assignment`; reading the verdicts back out is :mod:`fcmatch.study.export`.
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fcmatch.data.causal_map import CausalMap
-from fcmatch.data.formats import atomic_write, read_maps
-from fcmatch.judge.judgements import Comparison, item_id
+from fcmatch.data.formats import read_maps
 from fcmatch.judge.pairing import PAIRING
-from fcmatch.web.security import hash_token, new_token
-from fcmatch.web.tables import Assignment, Item, Judge, Sentence, Study, Verdict
+from fcmatch.store.study_tables import Item, Judge, Sentence, Study
+from fcmatch.store.tokens import hash_token, new_token
 
 
 @dataclass
@@ -134,8 +132,9 @@ def create_study(session: Session, maps: Iterable[CausalMap], config: StudyConfi
     for position, (text, per) in enumerate(usable.items()):
         sentence = Sentence(position=position, text=text)
         for labeler in sorted(per):
-            edges = [e.to_dict() for e in per[labeler].edges]
-            sentence.items.append(Item(labeler=labeler, edges_json=json.dumps(edges, ensure_ascii=False)))
+            item = Item(labeler=labeler)
+            item.set_edges(per[labeler].edges)
+            sentence.items.append(item)
         study.sentences.append(sentence)
     session.flush()
     pairs = [
@@ -182,61 +181,13 @@ def judge_by_token(session: Session, token: str) -> Judge | None:
     return session.scalar(select(Judge).where(Judge.token_hash == hash_token(token)))
 
 
-def item_key(item: Item) -> str:
-    """Export id of an item: ``"<sentence position>/<labeler>"`` (fcmatch.judge.judgements.item_id)."""
-    return item_id(item.sentence.position, item.labeler)
+def get_study(session: Session, study_id: int) -> Study:
+    """The study with id ``study_id``.
 
-
-def study_comparisons(session: Session, study: Study) -> list[tuple[Comparison, Assignment, Verdict]]:
-    """Every verdict of a study as a :class:`Comparison` (a = left item), oldest first."""
-    rows = session.execute(
-        select(Assignment, Verdict, Judge)
-        .join(Verdict, Verdict.assignment_id == Assignment.id)
-        .join(Judge, Judge.id == Assignment.judge_id)
-        .where(Judge.study_id == study.id)
-        .order_by(Verdict.created, Verdict.id)
-    ).all()
-    out = []
-    for assignment, verdict, judge in rows:
-        # SQLite hands back naive datetimes; every stored time is UTC
-        time = verdict.created.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
-        comp = Comparison(judge.name, item_key(assignment.item_a), item_key(assignment.item_b), verdict.verdict, time)
-        out.append((comp, assignment, verdict))
-    return out
-
-
-def export_records(session: Session, study: Study) -> list[dict[str, Any]]:
-    """Verdicts in fcmatch's comparison JSONL format, plus ``kind`` (new/common/repeat) and ``comment``."""
-    return [
-        {**comp.to_dict(), "kind": assignment.kind, "comment": verdict.comment}
-        for comp, assignment, verdict in study_comparisons(session, study)
-    ]
-
-
-def export_study(session: Session, study: Study, path: str | os.PathLike) -> int:
-    """Write a study's verdicts as comparison JSONL (atomically); returns how many were written."""
-    records = export_records(session, study)
-    with atomic_write(path) as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return len(records)
-
-
-def study_summary(session: Session, study: Study) -> dict[str, Any]:
-    """Counts for listings: sentences, items, judges, verdicts."""
-    verdicts = session.scalar(
-        select(func.count(Verdict.id))
-        .join(Assignment, Assignment.id == Verdict.assignment_id)
-        .join(Judge, Judge.id == Assignment.judge_id)
-        .where(Judge.study_id == study.id)
-    )
-    return {
-        "id": study.id,
-        "name": study.name,
-        "pairing": study.pairing,
-        "per_judge": study.per_judge,
-        "sentences": len(study.sentences),
-        "items": sum(len(s.items) for s in study.sentences),
-        "judges": len(study.judges),
-        "verdicts": int(verdicts or 0),
-    }
+    Raises:
+        ValueError: there is none (the message points at ``fcmatch study list``).
+    """
+    study = session.get(Study, study_id)
+    if study is None:
+        raise ValueError(f"no study {study_id}; see `fcmatch study list`")
+    return study

@@ -2,7 +2,7 @@
 sentences of the bundled demo set (``fcmatch/resources/demo/test.jsonl``): the gold maps, a copy that
 drops edges and one that flips a sign, written as ``extract``-style JSONL files (labeler = file stem).
 
-``fcmatch study create $(python -c 'from fcmatch.web.demo import write_demo_files; print(*write_demo_files("demo"))')``
+``fcmatch study create $(python -c 'from fcmatch.study.demo import write_demo_files; print(*write_demo_files("demo"))')``
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""What the admin's results page shows, computed from the verdicts so far: Bradley-Terry scores per
+"""A study's results so far, as the admin's results page shows them: Bradley-Terry scores per
 sentence with standard errors, reliability, and how well automatic measures agree with the judges.
 
 All statistics come from :mod:`fcmatch.judge` and :mod:`fcmatch.evaluate`; this module only groups the
-study's verdicts and shapes the numbers for the page.
+study's verdicts and shapes the numbers (the page draws them with :mod:`fcmatch.web.svg`).
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from fcmatch.judge.bradley_terry import fit_bradley_terry
 from fcmatch.judge.judgements import Comparison, Item, JudgementData, item_id, sentence_of
 from fcmatch.judge.measures import MEASURES
 from fcmatch.judge.reliability import agreement, fit_per_sentence, repeat_consistency, split_half, ssr
-from fcmatch.web.study import study_comparisons
-from fcmatch.web.svg import draw_scores
-from fcmatch.web.tables import Study
+from fcmatch.store.study_tables import Study
+from fcmatch.study.export import study_comparisons
 
-Z95 = 1.96  # error bars are 95% Wald intervals: score +- 1.96 SE
+Z95 = 1.96  # 95% Wald intervals: score +- 1.96 SE
 # measures shown live: cheap ones (no MiniLM load in a web request), each at its matcher's default
 # threshold -- nothing is tuned on verdicts that are still coming in (`fcmatch align` does that)
 LIVE_MEASURES = ("f1_exact", "f1_fuzzy", "f1_token")
@@ -35,8 +34,9 @@ def sentence_scores(study: Study, comparisons: list[Comparison]) -> list[dict[st
     """Per sentence, the Bradley-Terry-Davidson fit of its items.
 
     Returns:
-        ``[{"position", "text", "n", "rows": [{"labeler", "item", "score", "se", "n"}], "svg"}]``, rows
-        best first; sentences without verdicts have ``n == 0`` and no rows.
+        ``[{"position", "text", "n", "rows": [{"labeler", "item", "score", "se", "ci95", "n"}]}]``, rows
+        best first (``ci95`` = half-width of the 95% interval); sentences without verdicts have
+        ``n == 0`` and no rows.
     """
     out = []
     by_sentence: dict[str, list[Comparison]] = {}
@@ -50,12 +50,12 @@ def sentence_scores(study: Study, comparisons: list[Comparison]) -> list[dict[st
             items = [item_id(sentence.position, it.labeler) for it in sentence.items]
             fit = fit_bradley_terry(comps, items)
             rows = [
-                {"labeler": it.labeler, "item": iid, "score": float(s), "se": float(se), "n": int(n)}
+                {"labeler": it.labeler, "item": iid, "score": float(s), "se": float(se), "ci95": Z95 * float(se),
+                 "n": int(n)}
                 for it, iid, s, se, n in zip(sentence.items, items, fit.scores, fit.se, fit.exposure, strict=True)
             ]
             rows.sort(key=lambda r: -r["score"])
             entry["rows"] = rows
-            entry["svg"] = draw_scores([(r["labeler"], r["score"], Z95 * r["se"]) for r in rows])
         out.append(entry)
     return out
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from fcmatch.judge.judgements import Comparison
 from fcmatch.judge.pairing import PAIRING
-from fcmatch.web.tables import VERDICTS, Assignment, Item, Judge, Sentence, Verdict
+from fcmatch.store.study_tables import VERDICTS, Assignment, Item, Judge, Sentence, Verdict
 
 MAX_COMMENT = 2000  # characters kept of a judge's comment
 
