@@ -1,4 +1,7 @@
-"""``fcmatch align --data DIR``: cross-validated agreement of automatic measures with human verdicts."""
+"""``fcmatch align --data DIR``: cross-validated agreement of automatic measures with human verdicts.
+
+Flags come from :class:`fcmatch.judge.config.AlignConfig`.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,21 @@ import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("align", help="how well automatic measures agree with comparative human judgement")
-    parser.add_argument("--data", required=True, help="folder with the layout of ../shared/data/match")
-    parser.add_argument("--measure", action="append", default=None,
-                        help="measure name (repeatable); default every measure of fcmatch.judge.measures.MEASURES")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    from fcmatch.config import add_arguments
+    from fcmatch.judge.config import AlignConfig
+
+    parser = sub.add_parser("align", help="how well automatic measures agree with comparative human judgement",
+                            description="With --out, the result is written as JSON and the config beside it.")
+    add_arguments(parser, AlignConfig)
     parser.set_defaults(func=_align)
 
 
 def _align(args: argparse.Namespace) -> int:
-    from fcmatch.judge.align import align, format_alignment
+    from fcmatch.config import from_args
+    from fcmatch.judge.align import align_study, format_alignment
+    from fcmatch.judge.config import AlignConfig
 
-    result = align(args.data, args.measure)
-    print(json.dumps(result) if args.json else format_alignment(result))
+    config = from_args(AlignConfig, args)
+    result = align_study(config)
+    print(json.dumps(result) if config.json else format_alignment(result))
     return 0

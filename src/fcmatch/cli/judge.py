@@ -1,4 +1,7 @@
-"""``fcmatch judge report|scores``: Bradley-Terry scores, reliability and an HTML report of a study."""
+"""``fcmatch judge report|scores``: Bradley-Terry scores, reliability and an HTML report of a study.
+
+Flags come from :class:`fcmatch.judge.config.JudgeReportConfig` and :class:`~fcmatch.judge.config.JudgeScoresConfig`.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +10,41 @@ import json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from fcmatch.config import add_arguments
+    from fcmatch.judge.config import JudgeReportConfig, JudgeScoresConfig
+
     judge = sub.add_parser("judge", help="scores, reliability and reports of comparative judgements")
     cmds = judge.add_subparsers(dest="judge_command", metavar="ACTION", required=True)
 
-    report = cmds.add_parser("report", help="HTML report: BT scores, reliability, measure alignment")
-    report.add_argument("data", help="folder with the layout of ../shared/data/match")
-    report.add_argument("--out", default="judge-report.html", help="HTML file to write")
-    report.add_argument("--measure", action="append", default=None, help="alignment measure (repeatable); default all")
+    report = cmds.add_parser("report", help="HTML report: BT scores, reliability, measure alignment",
+                             description="Writes the HTML page and the resolved config beside it (<name>.config.yaml).")
+    add_arguments(report, JudgeReportConfig)
     report.set_defaults(func=_report)
 
     scores = cmds.add_parser("scores", help="Bradley-Terry (Davidson) scores, SEs and Elo per item, plus reliability")
-    scores.add_argument("data", help="folder with the layout of ../shared/data/match")
-    scores.add_argument("--json", action="store_true", help="print one JSON object")
+    add_arguments(scores, JudgeScoresConfig)
     scores.set_defaults(func=_scores)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from fcmatch.judge.report import write_report
+    from fcmatch.config import from_args
+    from fcmatch.judge.config import JudgeReportConfig
+    from fcmatch.judge.report import judge_report
 
-    write_report(args.data, args.out, args.measure)
-    print(f"wrote {args.out}")
+    config = from_args(JudgeReportConfig, args)
+    judge_report(config)
+    print(f"wrote {config.out}")
     return 0
 
 
 def _scores(args: argparse.Namespace) -> int:
+    from fcmatch.config import from_args
+    from fcmatch.judge.config import JudgeScoresConfig
     from fcmatch.judge.scores import study_scores
 
-    result = study_scores(args.data)
-    if args.json:
+    config = from_args(JudgeScoresConfig, args)
+    result = study_scores(config.data)
+    if config.json:
         print(json.dumps(result))
     else:
         for item, row in result["items"].items():

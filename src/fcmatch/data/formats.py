@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fcmatch.data.causal_map import CausalMap, Edge, SignError, parse_sign, sign_symbol
+from fcmatch.data.config import ConvertConfig
 
 CSV_TEXT, CSV_CAUSE, CSV_EFFECT, CSV_SIGN = (
     "Causal claim",
@@ -242,8 +243,26 @@ def write_maps(maps: Iterable[CausalMap], path: str | os.PathLike, fmt: str | No
     writers[fmt](maps, path)
 
 
+def convert_file(config: ConvertConfig) -> int:
+    """Run ``fcmatch data convert``: rewrite ``config.input`` as ``config.output``, the config saved beside it.
+
+    Returns:
+        The number of causal maps written.
+
+    Raises:
+        FileNotFoundError, FormatError: a missing or malformed input, or an unknown output format.
+    """
+    from fcmatch.config import save_beside
+
+    maps = read_maps(config.input)
+    write_maps(maps, config.output)
+    save_beside(config, config.output)
+    return len(maps)
+
+
 __all__ = [
     "FormatError",
+    "convert_file",
     "detect_format",
     "read_maps",
     "read_jsonl",

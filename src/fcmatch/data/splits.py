@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 from fcmatch.data.causal_map import CausalMap
+from fcmatch.data.config import SplitConfig, check_fractions
+from fcmatch.data.formats import read_maps, write_jsonl
 
 
 def split_by_sentence(
@@ -18,8 +21,7 @@ def split_by_sentence(
     Raises:
         ValueError: fractions that are not positive or do not sum to 1.
     """
-    if any(f <= 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"--fractions must be positive and sum to 1, got {list(fractions)}")
+    check_fractions(fractions)
     texts = sorted({m.text for m in maps})
     random.Random(seed).shuffle(texts)
     bounds, total = [], 0.0
@@ -50,3 +52,26 @@ def split_by_source(maps: Sequence[CausalMap], test_sources: Sequence[str]) -> t
         raise ValueError(f"--test-sources {unknown} not in the data; sources are {sorted(known)}")
     chosen = set(test_sources)
     return [m for m in maps if m.source not in chosen], [m for m in maps if m.source in chosen]
+
+
+def split_file(config: SplitConfig) -> dict[Path, int]:
+    """Run ``fcmatch data split``: read ``config.input``, split it, write ``<out_dir>/<name>.jsonl`` per split.
+
+    Returns:
+        Each written file and its number of causal maps, in split order.
+
+    Raises:
+        FileNotFoundError, FormatError: a missing or malformed input.
+        ValueError: a named test source that no map has.
+    """
+    maps = read_maps(config.input)
+    if config.by == "sentence":
+        parts = split_by_sentence(maps, config.fractions, config.seed)
+    else:
+        parts = list(split_by_source(maps, config.test_sources))
+    written = {}
+    for name, part in zip(config.names or config.default_names(), parts, strict=True):
+        path = Path(config.out_dir) / f"{name}.jsonl"
+        write_jsonl(part, path)
+        written[path] = len(part)
+    return written

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from fcmatch.data.causal_map import POSITIVE, CausalMap
+from fcmatch.data.config import StatsConfig
+from fcmatch.data.formats import read_maps
 from fcmatch.data.serialize import format_edges
 
 
@@ -48,3 +50,17 @@ def dataset_stats(maps: Sequence[CausalMap], tokenizer: Any = None) -> dict[str,
             "target": _summary([len(tokenizer(format_edges(m.edges))["input_ids"]) for m in maps]),
         }
     return stats
+
+
+def file_stats(config: StatsConfig) -> dict[str, Any]:
+    """Run ``fcmatch data stats``: :func:`dataset_stats` of ``config.file``, token lengths unless ``tokens`` is off.
+
+    Raises:
+        FileNotFoundError, FormatError: a missing or malformed file.
+    """
+    tokenizer = None
+    if config.tokens:
+        from fcmatch.models import load_tokenizer
+
+        tokenizer = load_tokenizer(config.tokenizer)
+    return dataset_stats(read_maps(config.file), tokenizer)

@@ -1,6 +1,9 @@
 """One evaluation of prediction files against a gold file, as the ``fcmatch evaluate`` command runs it.
 
     fcmatch evaluate --gold val.csv --pred predictions.jsonl --match embedding --text-metrics --json
+
+With ``--out result.json`` the full result is written there and the resolved config beside it
+(``result.config.yaml``).
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import os
 import time
 from typing import Any
 
+from fcmatch.config import save_beside
 from fcmatch.data.formats import atomic_write, read_maps
 from fcmatch.evaluate.bootstrap import DEFAULT_RESAMPLES, bootstrap_ci, paired_bootstrap
+from fcmatch.evaluate.config import EvaluateConfig
 from fcmatch.evaluate.graph import evaluate_maps
 from fcmatch.evaluate.pairing import pair_maps
 
@@ -53,8 +58,6 @@ def evaluate_files(
         ValueError: a malformed file, unknown matcher, bad threshold or repeated sentence.
     """
     start = time.perf_counter()
-    if resamples < 0:
-        raise ValueError(f"--bootstrap must be >= 0, got {resamples}")
     gold_maps, pred_maps = read_maps(gold), read_maps(pred)
     result: dict[str, Any] = {"gold": str(gold), "pred": str(pred)}
     result.update(evaluate_maps(gold_maps, pred_maps, matcher, threshold))
@@ -83,6 +86,33 @@ def evaluate_files(
         with atomic_write(out) as handle:
             json.dump(result, handle, indent=1)
             handle.write("\n")
+    return result
+
+
+def evaluate(config: EvaluateConfig) -> dict[str, Any]:
+    """Run ``fcmatch evaluate``: :func:`evaluate_files` with ``config``, the config saved beside ``config.out``.
+
+    Returns:
+        :func:`evaluate_files`'s result.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`evaluate_files`.
+    """
+    result = evaluate_files(
+        config.gold,
+        config.pred,
+        matcher=config.match,
+        threshold=config.threshold,
+        text_metrics=config.text_metrics,
+        bertscore=config.bertscore,
+        bertscore_model=config.bertscore_model,
+        compare=config.compare,
+        resamples=config.bootstrap,
+        seed=config.seed,
+        out=config.out,
+    )
+    if config.out is not None:
+        save_beside(config, config.out)
     return result
 
 

@@ -1,7 +1,8 @@
 """Extraction: prompt a (fine-tuned) model with each sentence, decode in batches, parse its causal map."""
 
-from fcmatch.extract.generation import GenerationSettings, chat_prompt, generate_batch, generate_texts
-from fcmatch.extract.pipeline import ExtractConfig, extract, extract_maps, pick_demonstrations, read_partial
+from fcmatch.extract.config import ExtractConfig, GenerationSettings
+from fcmatch.extract.generation import chat_prompt, generate_batch, generate_texts
+from fcmatch.extract.pipeline import extract, extract_maps, pick_demonstrations, read_partial
 
 __all__ = [
     "ExtractConfig",

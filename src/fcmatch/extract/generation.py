@@ -10,41 +10,13 @@ per batch so that a batch's samples do not depend on earlier batches.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from fcmatch.config import at_least
+from fcmatch.extract.config import GenerationSettings
 from fcmatch.extract.greedy import greedy_stream, supported
-
-
-@dataclass
-class GenerationSettings:
-    """How to decode; greedy unless ``temperature`` > 0."""
-
-    max_new_tokens: int = 128
-    """Token limit per answer; gold answers on the reference data are at most ~100 tokens."""
-    temperature: float = 0.0
-    """0 = greedy decoding; > 0 samples with this temperature."""
-    top_p: float = 1.0
-    """Nucleus sampling mass (only when sampling)."""
-    seed: int = 0
-    """Seed set before each batch when sampling, so a batch's output does not depend on earlier batches."""
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"--temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.top_p < 1 and self.temperature == 0:
-            raise ValueError("--top-p only applies when sampling; set --temperature > 0 too")
-
-    def generate_kwargs(self) -> dict[str, Any]:
-        if self.temperature == 0:
-            return {"do_sample": False, "top_p": None, "top_k": None, "temperature": None}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": None}
 
 
 def chat_prompt(tokenizer: Any, messages: list[dict[str, str]]) -> str:
@@ -57,8 +29,7 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[l
 
     Longest first makes the first batch the one with the peak memory, so an out-of-memory shows at once.
     """
-    if batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    at_least("batch_size", batch_size, 1)
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]

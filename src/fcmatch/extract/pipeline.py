@@ -3,7 +3,8 @@
 Every ``batch_size`` finished sentences are appended and flushed to ``<output>.partial``, so a crash
 loses at most the sentences in flight; running the same command again reads that file, keeps what is
 complete (a line cut off by the crash is dropped and redone) and generates only the rest. When every sentence is
-done the predictions are written to ``output`` in input order and the partial file is removed.
+done the predictions are written to ``output`` in input order, the resolved config beside them
+(``pred.jsonl`` -> ``pred.config.yaml``) and the partial file is removed.
 """
 
 from __future__ import annotations
@@ -14,66 +15,21 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from fcmatch.config import save_beside
 from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.formats import FormatError, map_from_dict, read_maps, write_jsonl
 from fcmatch.data.serialize import parse_lenient
-from fcmatch.extract.generation import GenerationSettings, chat_prompt, generate_texts
-from fcmatch.models import DTYPES
+from fcmatch.extract.config import ExtractConfig
+from fcmatch.extract.generation import chat_prompt, generate_texts
 from fcmatch.tasks.causal import prompt_messages
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ExtractConfig:
-    """One extraction run: which model, which sentences, how to prompt and decode."""
-
-    input: str
-    """Sentences to extract from: .jsonl, .csv or .json causal maps (gold edges, if any, are ignored)."""
-    output: str
-    """Predictions, fcmatch JSONL; meta holds raw output, parse problems and the model."""
-    model: str = "smollm2-135m-instruct"
-    """Base model name, folder or fcmatch run folder."""
-    adapter: str | None = None
-    """A fine-tuned adapter (fcmatch run folder) applied on the base."""
-    quantize: str | None = None
-    """None (full precision) or 'nf4' to load the base in 4 bits."""
-    dtype: str = "auto"
-    """Compute dtype: auto (fp32 on CPU, bf16 on CUDA devices with bf16), float32, bfloat16, float16. On a CPU
-    with AMX, bfloat16 decoded 1.33x faster than float32 but changed 12 of 32 answers (docs/extraction.md)."""
-    shots: int = 0
-    """Number of worked examples shown before each sentence (few-shot prompting)."""
-    demos: str | None = None
-    """File the demonstrations are drawn from (needed when shots > 0)."""
-    batch_size: int = 16
-    """Sentences decoded together; greedy decoding gives a finished sentence's place to the next one."""
-    generation: GenerationSettings = field(default_factory=GenerationSettings)
-    """Decoding settings."""
-    threads: int = 0
-    """CPU threads for torch (0 = torch's default, all cores). On a machine shared with other jobs, 1 avoids
-    OpenMP oversubscription: measured 12x faster there (docs/extraction.md)."""
-    progress: bool = True
-    """Show a progress bar."""
-
-    def __post_init__(self) -> None:
-        if self.shots < 0:
-            raise ValueError(f"--shots must be >= 0, got {self.shots}")
-        if self.shots and not self.demos:
-            raise ValueError("--shots needs --demos TRAIN_FILE to draw the demonstrations from")
-        if self.adapter and self.shots:
-            raise ValueError("--shots with --adapter: a fine-tuned model is prompted as it was trained (zero-shot)")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if self.threads < 0:
-            raise ValueError(f"--threads must be >= 0, got {self.threads}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"--dtype {self.dtype!r}: choose one of {', '.join(DTYPES)}")
 
 
 def pick_demonstrations(pool: Sequence[CausalMap], k: int, seed: int = 0) -> list[CausalMap]:
@@ -208,7 +164,8 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
         model, tokenizer: an already loaded model to reuse (else loaded from ``config``).
 
     Returns:
-        A summary: sentences, resumed, generated, edges, parse problems, seconds, sentences_per_s, output.
+        A summary: sentences, resumed, generated, edges, parse problems, seconds, sentences_per_s, output,
+        config_file (the resolved config, written beside the output) and config.
 
     Raises:
         FileNotFoundError: a missing input or demonstration file.
@@ -242,6 +199,7 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
         preds = [done[i] for i in range(len(maps))]
     seconds = time.perf_counter() - start
     write_jsonl(preds, output)
+    config_file = save_beside(config, output)
     partial.unlink(missing_ok=True)
     generated = len(maps) - len(done)
     summary = {
@@ -253,6 +211,7 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
         "seconds": round(seconds, 2),
         "sentences_per_s": round(generated / seconds, 3) if generated and seconds > 0 else None,
         "output": str(output),
+        "config_file": str(config_file),
         "config": {k: v for k, v in asdict(config).items() if k not in ("progress", "threads")},
     }
     log.info("extracted %d sentences (%d resumed) -> %s", len(maps), len(done), output)

@@ -19,6 +19,7 @@ bootstrap over sentences (the held-out per-sentence figures resampled, 1000 time
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
+from fcmatch.config import save_beside
+from fcmatch.data.formats import atomic_write
+from fcmatch.judge.config import AlignConfig
 from fcmatch.judge.elo import elo_ratings
 from fcmatch.judge.judgements import JudgementData, read_match_study, sentence_of
 from fcmatch.judge.measures import MEASURES, Measure
@@ -184,6 +188,21 @@ def align(data_dir: str | os.PathLike, measures: list[str] | None = None) -> dic
         figures = cross_validate(sentence_tables(data, measure), measure)
         out[name] = {**figures, "description": measure.description}
     return {"default": DEFAULT_MEASURE, "measures": out}
+
+
+def align_study(config: AlignConfig) -> dict[str, Any]:
+    """Run ``fcmatch align``: :func:`align`, and with ``config.out`` the result as JSON there, config beside it.
+
+    Raises:
+        ValueError, FileNotFoundError: as :func:`align`.
+    """
+    result = align(config.data, config.measures or None)
+    if config.out is not None:
+        with atomic_write(config.out) as handle:
+            json.dump(result, handle, indent=1)
+            handle.write("\n")
+        save_beside(config, config.out)
+    return result
 
 
 def format_alignment(result: dict[str, Any]) -> str:

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from fcmatch.config import save_beside
 from fcmatch.data.formats import atomic_write
 from fcmatch.judge.align import DEFAULT_MEASURE, DEFAULT_SETTINGS, align, format_alignment, sentence_tables
+from fcmatch.judge.config import JudgeReportConfig
 from fcmatch.judge.judgements import JudgementData, read_match_study
 from fcmatch.judge.measures import MEASURES, Measure
 from fcmatch.judge.reliability import fit_per_sentence, study_reliability
@@ -116,3 +118,14 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}</s
     with atomic_write(out) as fh:
         fh.write(page)
     return {"reliability": reliability, "alignment": alignment}
+
+
+def judge_report(config: JudgeReportConfig) -> dict[str, Any]:
+    """Run ``fcmatch judge report``: :func:`write_report` with ``config``, the config saved beside the page.
+
+    Returns:
+        :func:`write_report`'s figures.
+    """
+    figures = write_report(config.data, config.out, config.measures or None)
+    save_beside(config, config.out)
+    return figures

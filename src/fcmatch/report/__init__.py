@@ -2,6 +2,8 @@
 
     fcmatch report demo-out/          # experiment folder: base vs fine-tuned, see experiment.py
     fcmatch report runs/causal-lora/  # a training run alone: loss curve and configuration
+
+The report folder also gets the resolved :class:`~fcmatch.report.config.ReportConfig` as ``config.yaml``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fcmatch.config import save_beside
 from fcmatch.data.formats import atomic_write
 from fcmatch.report import figures
+from fcmatch.report.config import ReportConfig
 from fcmatch.report.experiment import (
     DEFAULT_MATCHERS,
     GOLD,
@@ -28,7 +32,8 @@ from fcmatch.report.experiment import (
 )
 from fcmatch.report.html import esc, examples_table, image, page, scores_table, source_table
 
-__all__ = ["write_report", "score_experiment", "Experiment", "SYSTEMS", "GOLD", "RUN", "METRICS", "REPORT", "LABELS"]
+__all__ = ["report", "write_report", "score_experiment", "Experiment", "ReportConfig", "SYSTEMS", "GOLD", "RUN",
+           "METRICS", "REPORT", "LABELS"]
 
 
 def _run_section(run: Path, out: Path) -> str:
@@ -92,6 +97,20 @@ def write_report(
     with atomic_write(index) as handle:
         handle.write(page(title, sections))
     index.chmod(0o644)  # atomic_write's temporary file is private (0600); a report is meant to be shared
+    return index
+
+
+def report(config: ReportConfig) -> Path:
+    """Run ``fcmatch report``: :func:`write_report` with ``config``, saved as ``config.yaml`` beside index.html.
+
+    Returns:
+        The path of index.html.
+
+    Raises:
+        FileNotFoundError: as :func:`write_report`.
+    """
+    index = write_report(config.path, config.out, config.rescore, config.matchers, config.examples, config.bertscore)
+    save_beside(config, index.parent)
     return index
 
 

@@ -1,0 +1,56 @@
+"""The configurations of ``fcmatch align``, ``fcmatch judge report`` and ``fcmatch judge scores``.
+
+Each field is a flag; a command that writes a file writes its resolved config beside it
+(``report.html`` -> ``report.config.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fcmatch.config import check, setting
+
+
+@dataclass
+class AlignConfig:
+    """Cross-validated agreement of automatic measures with the human verdicts of a study."""
+
+    data: str = setting("", required=True, metavar="DIR")
+    """Study folder with the layout of ../shared/data/match."""
+    measures: list[str] = setting(default_factory=list, flag="--measure", repeat=True, metavar="NAME")
+    """Measure name from fcmatch.judge.measures.MEASURES (repeatable); none given = every measure."""
+    json: bool = False
+    """Print one JSON object instead of a markdown table."""
+    out: str | None = setting(None, metavar="FILE")
+    """Also write the result as JSON here (and this config beside it)."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
+class JudgeReportConfig:
+    """An HTML report of a study: Bradley-Terry scores, reliability and measure alignment."""
+
+    data: str = setting("", positional=True)
+    """Study folder with the layout of ../shared/data/match."""
+    out: str = setting("judge-report.html", metavar="FILE")
+    """HTML file to write; this config goes beside it as <name>.config.yaml."""
+    measures: list[str] = setting(default_factory=list, flag="--measure", repeat=True, metavar="NAME")
+    """Alignment measure (repeatable); none given = every measure."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
+class JudgeScoresConfig:
+    """Bradley-Terry (Davidson) scores, SEs and Elo per item of a study, plus reliability (printed only)."""
+
+    data: str = setting("", positional=True)
+    """Study folder with the layout of ../shared/data/match."""
+    json: bool = False
+    """Print one JSON object instead of a table."""
+
+    def __post_init__(self) -> None:
+        check(self)
