@@ -200,13 +200,11 @@ def _help_text(owner: type, f: dataclasses.Field, default: Any) -> str:
     text = field_docs(owner).get(f.name)
     if not text:
         raise TypeError(f"config field {owner.__name__}.{f.name} has no docstring")
-    notes = []
     if isinstance(default, bool):
-        notes.append(f"default {option_name(f.name) if default else '--no-' + option_name(f.name)[2:]}")
+        flag = flag_of(owner, f.name)
+        text += f" [default {flag if default else '--no-' + flag[2:]}]"
     elif default not in (None, "", [], ()):
-        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
-        notes.append(f"default {shown}")
-    text += f" [{'; '.join(notes)}]" if notes else ""
+        text += f" [default {' '.join(map(str, default)) if isinstance(default, (list, tuple)) else default}]"
     return text.replace("%", "%%")  # argparse %-formats help strings
 
 
@@ -300,8 +298,8 @@ def _build(cls: type[C], values: dict[str, Any], where: str = "") -> C:
     for key, value in values.items():
         try:
             converted[key] = convert(kinds[key], value)
-        except ConfigError:
-            raise
+        except ConfigError as err:  # from a nested config, which names its own flag
+            raise ConfigError(f"{where}{err}") from None
         except ValueError as err:
             raise ConfigError(f"{where}{flag_of(cls, key)}: {err}") from None
     try:
