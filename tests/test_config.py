@@ -270,3 +270,14 @@ def test_data_convert_writes_its_config_beside_the_output(tmp_path):
     argv = ["data", "convert", str(src), str(tmp_path / "maps.csv")]
     assert main(argv) == 0
     assert load_config(ConvertConfig, tmp_path / "maps.config.yaml") == _resolved(ConvertConfig, argv)
+
+
+def test_demo_flags_come_from_demo_config(capsys, monkeypatch):
+    from fcmatch.demo import DemoConfig, parse_args
+
+    monkeypatch.setenv("COLUMNS", "400")
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert all(doc in out for doc in field_docs(DemoConfig).values())
+    assert parse_args(["--matchers", "exact", "--no-progress"]) == DemoConfig(matchers=("exact",), progress=False)

@@ -8,8 +8,9 @@ On the embedded SmolLM2-135M-Instruct and the bundled demo data, with nothing do
 4. score both against the gold maps (exact and embedding node matching, bootstrap CIs);
 5. write the HTML report and print its path.
 
-Everything lands in an experiment folder (layout in :mod:`fcmatch.report.experiment`). Each stage
-whose output already exists is skipped, so an interrupted demo picks up where it stopped.
+Everything lands in an experiment folder (layout in :mod:`fcmatch.report.experiment`), with the resolved
+DemoConfig as its ``config.yaml``. Each stage whose output already exists is skipped, so an interrupted demo
+picks up where it stopped.
 
     python -m fcmatch.demo [--out demo-out] [--quick]
 """
@@ -27,6 +28,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fcmatch.config import add_arguments, from_args, save_beside
 from fcmatch.data.formats import atomic_write, read_maps, write_jsonl
 from fcmatch.models import DEFAULT_MODEL
 from fcmatch.report.experiment import GOLD, RUN, SYSTEMS, TIMINGS
@@ -155,6 +157,7 @@ def run_demo(config: DemoConfig) -> Path:
     config = dataclasses.replace(config, threads=auto_threads(config.threads))
     root = Path(config.out)
     root.mkdir(parents=True, exist_ok=True)
+    save_beside(config, root)
     # a resumed demo adds to the seconds its earlier runs spent, so timings.json stays the total work
     timings: dict[str, float] = json.loads((root / TIMINGS).read_text()) if (root / TIMINGS).is_file() else {}
     timings.pop("total", None)
@@ -211,30 +214,22 @@ def run_demo(config: DemoConfig) -> Path:
 
 
 def parse_args(argv: list[str] | None = None) -> DemoConfig:
-    """DemoConfig from the command line; every field is a flag (``--max-test 8``)."""
+    """DemoConfig from the command line; every field is a flag (``--max-test 8``), its docstring the help.
+
+    Raises:
+        fcmatch.config.ConfigError: a value that fails the field's checks, naming the flag.
+    """
     parser = argparse.ArgumentParser(prog="python -m fcmatch.demo", description=__doc__.splitlines()[0])
-    defaults = DemoConfig()
-    for f in dataclasses.fields(DemoConfig):
-        flag = "--" + f.name.replace("_", "-")
-        value = getattr(defaults, f.name)
-        if isinstance(value, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
-        elif isinstance(value, tuple):
-            parser.add_argument(flag, nargs="+", default=list(value))
-        else:
-            parser.add_argument(flag, type=type(value), default=value)
+    add_arguments(parser, DemoConfig)
     parser.add_argument("--quick", action="store_true", help="a few-minute variant (64 train / 16 test sentences)")
-    args = vars(parser.parse_args(argv))
-    quick = args.pop("quick")
-    args["matchers"] = tuple(args["matchers"])
-    config = DemoConfig(**args)
-    return config.quick() if quick else config
+    args = parser.parse_args(argv)
+    config = from_args(DemoConfig, args)
+    return config.quick() if args.quick else config
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_args(argv)
     try:
-        run_demo(config)
+        run_demo(parse_args(argv))
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"fcmatch demo: error: {err}", file=sys.stderr)
         return 1
