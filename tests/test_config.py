@@ -25,6 +25,7 @@ from fcmatch.config import (
     from_args,
     from_dict,
     load_config,
+    read_values,
     save_beside,
     setting,
 )
@@ -111,6 +112,16 @@ def test_field_docs_and_help(capsys, monkeypatch):
     assert "A rate in %, help text with a percent sign. [default 0.5]" in out
     assert "--verbose, --no-verbose" in out and "[default --no-verbose]" in out
     assert "--tag TEXT" in out and "--kind {a,b}" in out and "--depth N" in out
+
+
+def test_flags_win_over_a_yaml_base(tmp_path):
+    path = tmp_path / "toy.yaml"
+    path.write_text("source: from-file\nrate: 0.1\ninner:\n  depth: 7\n")
+    config = from_args(Toy, _toy_parser().parse_args(["src", "--rate", "0.9"]), base=read_values(path))
+    assert config == Toy("src", 0.9, inner=Inner(7))
+    path.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        read_values(path)
 
 
 def test_bad_values_name_the_flag(capsys):

@@ -9,6 +9,10 @@ A command adopts it in three steps (``fcmatch/extract/config.py`` and ``fcmatch/
    handler, which converts the values and runs :func:`check` (the declared checks, then ``validate()``);
 3. the library function the command calls ends with ``save_beside(config, output)``, so ``pred.jsonl`` gets
    ``pred.config.yaml`` and a folder gets ``config.yaml``; :func:`load_config` reads either back.
+
+A command that also takes a YAML file passes ``read_values(file)`` as ``from_args``'s ``base``; the flags given
+win over the file. Validation has one home per rule: a field's own range or choices in :func:`setting`, the
+rest in the class's ``validate()``, both run by :func:`check`.
 """
 
 from __future__ import annotations
@@ -319,23 +323,31 @@ def from_dict(cls: type[C], values: dict[str, Any], where: str = "") -> C:
     return _build(cls, values, where)
 
 
-def from_args(cls: type[C], args: argparse.Namespace) -> C:
-    """The validated ``cls`` from a namespace parsed with :func:`add_arguments` (absent values: defaults).
+def from_args(cls: type[C], args: argparse.Namespace, base: dict[str, Any] | None = None) -> C:
+    """The validated ``cls`` from a namespace parsed with :func:`add_arguments`.
+
+    Args:
+        args: the parsed command line; a field whose flag was not given keeps ``base``'s value or its default.
+        base: values under the flags, as :func:`read_values` reads them from a YAML file (nested configs as
+            mappings); default none.
 
     Raises:
-        ConfigError: a failed :func:`check`, naming the flag.
+        ConfigError: a value of the wrong type in ``base`` or a failed :func:`check`, naming the flag.
     """
-    given = vars(args)
+    return _build(cls, _given(cls, vars(args), dict(base or {})))
+
+
+def _given(cls: type, given: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` updated with the flags in ``given`` that belong to ``cls`` (nested configs as mappings)."""
     kinds = _types(cls)
-    values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if _is_config(kinds[f.name]):
-            inner = {g.name: given[g.name] for _, g, _ in _flat(kinds[f.name]) if g.name in given}
+            inner = _given(kinds[f.name], given, dict(values.get(f.name) or {}))
             if inner:
-                values[f.name] = from_args(kinds[f.name], argparse.Namespace(**inner))
+                values[f.name] = inner
         elif f.name in given:
             values[f.name] = given[f.name]
-    return _build(cls, values)
+    return values
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -375,6 +387,25 @@ def save_beside(config: Any, output: str | os.PathLike) -> Path:
     return save_config(config, config_path(output))
 
 
+def read_values(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping in a YAML config file (an empty file is an empty mapping).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ConfigError: invalid YAML, or YAML that is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(values).__name__}")
+    return values
+
+
 def load_config(cls: type[C], path: str | os.PathLike) -> C:
     """Read a config that :func:`save_config` wrote (or one written by hand) back into a validated ``cls``.
 
@@ -388,10 +419,4 @@ def load_config(cls: type[C], path: str | os.PathLike) -> C:
     path = Path(path)
     if path.suffix not in (".yaml", ".yml") or path.is_dir():
         path = config_path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such config file")
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML: {err}") from None
-    return from_dict(cls, values, f"{path}: ")
+    return from_dict(cls, read_values(path), f"{path}: ")
