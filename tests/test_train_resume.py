@@ -120,6 +120,8 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tiny_model_dir
         child.join(120)
     assert [c.exitcode for c in children] == [0, 0]
     expected, got = _adapter(single), _adapter(tmp_path / "two")
+    # one process of 2 threads and two of 1 sum the batch's gradients in another order; Adam's normalisation lifts
+    # that last-bit difference to ~1e-6 on an update of a near-zero gradient after 4 steps (seen on an AVX2 CPU)
     for name in expected:
-        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-5)
     assert any(v.abs().sum() > 0 for k, v in got.items() if "lora_B" in k)

@@ -27,6 +27,8 @@ import torch
 from transformers import Cache, DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from fcmatch.upstream import cache_kwargs, output_cache
+
 PREFILL_TOKENS = 1024
 """Suffix tokens packed into one prefill forward at most. A forward has a large fixed cost (SmolLM2-135M, one
 loaded CPU core: 332 ms for 50 tokens, 502 ms for 100), so small prefills are slow per token: 6.6 ms/token for
@@ -159,8 +161,8 @@ class _Slots:
         self.mask[: self.rows, self.end] = 1
         mask = self.mask[: self.rows, self.start : self.end + 1]
         out = model(input_ids=self.tokens[: self.rows, None], attention_mask=mask,
-                    position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=self.cache, use_cache=True,
-                    logits_to_keep=1)
+                    position_ids=mask.sum(-1, keepdim=True) - 1, use_cache=True, logits_to_keep=1,
+                    **cache_kwargs(model, self.cache))
         self.end += 1
         self.tokens[: self.rows] = out.logits[:, -1].argmax(-1)
 
@@ -177,7 +179,7 @@ def _prefill_prefix(model: Any, prefix: Sequence[int]) -> list[tuple[torch.Tenso
     """Keys and values of the shared prefix, batch 1, per layer."""
     device = next(model.parameters()).device
     out = model(input_ids=torch.tensor([list(prefix)], device=device), use_cache=True, logits_to_keep=1)
-    return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    return [(layer.keys, layer.values) for layer in output_cache(out).layers]
 
 
 def _prefill(model: Any, prefix_kv: list[tuple[torch.Tensor, torch.Tensor]], suffixes: list[Sequence[int]]
@@ -206,7 +208,7 @@ def _prefill(model: Any, prefix_kv: list[tuple[torch.Tensor, torch.Tensor]], suf
     cache = DynamicCache([(k, v) for k, v in prefix_kv]) if prefix_kv else DynamicCache()
     out = model(input_ids=torch.tensor([[t for s in suffixes for t in s]], device=device),
                 attention_mask=mask[None, None].to(device), position_ids=positions[None].to(device),
-                past_key_values=cache, use_cache=True, logits_to_keep=(ends - 1).to(device))
+                use_cache=True, logits_to_keep=(ends - 1).to(device), **cache_kwargs(model, cache))
     first = out.logits[0].argmax(-1).tolist()
     layers = [(layer.keys, layer.values) for layer in cache.layers]
     rows = []

@@ -30,18 +30,22 @@ gated product (``_SwiGLULora``): backward keeps gate(x) and up(x) and recomputes
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fcmatch import upstream
 from fcmatch.train import kernels
 from fcmatch.train.dropout import FastDropout, drop_copy, drop_positions
 from fcmatch.train.llama import (
     FusedRMSNorm,
     InPlaceResidual,
     Rotary,
+    known_attention,
+    known_decoder_layer,
     llama_decoder_layer,
     llama_rms_norm,
     mixed_class,
@@ -293,6 +297,8 @@ class _FusedForward:
             return None
         if x.dtype != self.lora_A[name].weight.dtype:  # e.g. a bf16 base with fp32 adapters: peft's mixed precision
             return None
+        if torch.is_autocast_enabled(x.device.type):  # autocast would hand the fused maths half products
+            return None
         return name
 
     def _function_args(self, name: str) -> tuple[Any, ...]:
@@ -399,20 +405,30 @@ class _FusedRotaryAttention:
     KV cache); otherwise, and for the rest of the layer, the same steps as transformers' forward."""
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-                attention_mask: torch.Tensor | None = None, past_key_values: Any = None,
-                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+                attention_mask: torch.Tensor | None = None, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # the KV cache comes as ``cache`` or ``past_key_values`` (transformers renamed it); the fallback passes it on,
+        # by keyword, under the name transformers' own forward declares
+        cache = upstream.pop_cache(kwargs)
         cos, sin = position_embeddings if position_embeddings is not None else (None, None)
-        if (past_key_values is not None or cos is None or not kernels.usable(hidden_states, cos, sin)
+        if (cache is not None or cos is None or not kernels.usable(hidden_states, cos, sin)
                 or cos.shape[:-1] != hidden_states.shape[:-1]):
-            return super().forward(hidden_states, position_embeddings, attention_mask, past_key_values, **kwargs)
+            return super().forward(hidden_states, position_embeddings=position_embeddings,
+                                   attention_mask=attention_mask, **upstream.cache_kwargs(self, cache), **kwargs)
         from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
         from transformers.models.llama.modeling_llama import eager_attention_forward
 
         input_shape = hidden_states.shape[:-1]
         hidden_shape = (*input_shape, -1, self.head_dim)
         query, key, value = _project(hidden_states, (self.q_proj, self.k_proj, self.v_proj))
-        query, key = (Rotary.apply(x if x._base is None and x.is_contiguous() else x.contiguous(), cos, sin)
-                      for x in (query, key))
+        query, key = (x if x._base is None and x.is_contiguous() else x.contiguous() for x in (query, key))
+        if kernels.usable(query, key):
+            query, key = Rotary.apply(query, cos, sin), Rotary.apply(key, cos, sin)
+        else:  # a projection that is not fcmatch's (DoRA, a half layer) may return what the kernel cannot take
+            from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+            heads = (*input_shape, -1, self.head_dim)
+            query, key = (x.view(heads).transpose(1, 2) for x in (query, key))
+            query, key = (x.transpose(1, 2).reshape(*input_shape, -1) for x in apply_rotary_pos_emb(query, key, cos, sin))
         query, key, value = query.view(hidden_shape), key.view(hidden_shape), value.view(hidden_shape).transpose(1, 2)
         attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
         output, weights = attention(self, query.transpose(1, 2), key.transpose(1, 2), value, attention_mask,
@@ -426,6 +442,19 @@ def _llama_attention(module: nn.Module) -> bool:
     from transformers.models.llama.modeling_llama import LlamaAttention
 
     return isinstance(module, LlamaAttention) and type(module).forward is LlamaAttention.forward
+
+
+def _unknown_upstream(what: str, cls: type) -> bool:
+    """Warn (once per class) that ``cls``'s forward is not one this fast path was checked against; returns True."""
+    if cls not in _WARNED:
+        _WARNED.add(cls)
+        warnings.warn(f"fcmatch's CPU fast path does not know the forward of {cls.__module__}.{cls.__qualname__} "
+                      f"{upstream.forward_parameters(cls)} in this release; its {what} runs as upstream wrote it "
+                      "(correct, slower)", UserWarning, stacklevel=3)
+    return True
+
+
+_WARNED: set[type] = set()
 
 
 @functools.cache
@@ -456,7 +485,12 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
     The rotary embedding and the residuals change the projections', attention's and MLP's fresh outputs in place,
     so a forward hook that keeps one of those outputs sees it changed afterwards.
     """
-    fused_classes = _classes()
+    from transformers.models.llama.modeling_llama import LlamaAttention, LlamaDecoderLayer
+
+    fused_classes = {cls: fused for cls, fused in _classes().items()
+                     if upstream.forward_parameters(cls)[:2] == ("self", "x") or not _unknown_upstream("LoRA layer", cls)}
+    residuals = known_decoder_layer(LlamaDecoderLayer) or not _unknown_upstream("decoder layer", LlamaDecoderLayer)
+    rotary = known_attention(LlamaAttention) or not _unknown_upstream("attention", LlamaAttention)
     counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0, "rotary": 0, "residual": 0}
     for module in model.modules():
         container = getattr(module, "lora_dropout", None)
@@ -474,7 +508,7 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
                 and _swiglu_mlp(module):
             module.__class__ = mixed_class("FusedSwiGLU", _FusedSwiGLU, type(module))
             counts["mlp"] += 1
-        if not isinstance(module, InPlaceResidual) and llama_decoder_layer(module):
+        if residuals and not isinstance(module, InPlaceResidual) and llama_decoder_layer(module):
             module.__class__ = mixed_class("InPlaceResidual", InPlaceResidual, type(module))
             counts["residual"] += 1
         if kernels.library() is None:
@@ -482,7 +516,7 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
         if not isinstance(module, FusedRMSNorm) and llama_rms_norm(module):
             module.__class__ = mixed_class("Fused", FusedRMSNorm, type(module))
             counts["norm"] += 1
-        elif not isinstance(module, _FusedRotaryAttention) and _llama_attention(module):
+        elif rotary and not isinstance(module, _FusedRotaryAttention) and _llama_attention(module):
             module.__class__ = mixed_class("FusedRotary", _FusedRotaryAttention, type(module))
             counts["rotary"] += 1
     return counts

@@ -148,7 +148,10 @@ def library() -> ctypes.CDLL | None:
 
 
 def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the kernels are loaded and every tensor is a contiguous fp32 CPU tensor."""
+    """Whether the kernels are loaded and every tensor is a contiguous fp32 CPU tensor, outside CPU autocast (whose
+    matmuls would give the kernels half tensors to write fp32 values into)."""
+    if torch.is_autocast_enabled("cpu"):
+        return False
     return all(t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors) \
         and library() is not None
 

@@ -10,11 +10,13 @@ MLP's outputs. ``fastlora.speed_up_lora`` installs them.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
+from fcmatch import upstream
 from fcmatch.train import kernels
 
 
@@ -49,10 +51,37 @@ class FusedRMSNorm:
 
 def runs_forward_of(module: nn.Module, reference: type) -> bool:
     """Whether ``module``'s class has the very forward code of ``reference``'s (same bytecode and names): how Mistral's,
-    Qwen2's and other copies of a Llama module are recognised."""
-    code = getattr(getattr(type(module), "forward", None), "__code__", None)
-    want = reference.forward.__code__
+    Qwen2's and other copies of a Llama module are recognised. Decorators (transformers' deprecation wrappers) are
+    looked through: their wrapper code is the same for every function they wrap."""
+    forward = getattr(type(module), "forward", None)
+    code = getattr(inspect.unwrap(forward), "__code__", None) if forward is not None else None
+    want = inspect.unwrap(reference.forward).__code__
     return code is not None and code.co_code == want.co_code and code.co_names == want.co_names
+
+
+# The upstream forwards that the mixins here and in fastlora stand in for, as far as they have been checked: a
+# release whose signature or steps differ gets no fast path for that module (with a warning) instead of a mixin
+# that passes it arguments it no longer takes.
+DECODER_PARAMETERS = {"self", "hidden_states", "attention_mask", "position_ids", "use_cache", "cache_position",
+                      "position_embeddings", "**", *upstream.CACHE_NAMES}
+DECODER_STEPS = {"input_layernorm", "self_attn", "post_attention_layernorm", "mlp"}
+ATTENTION_PARAMETERS = ("self", "hidden_states", "position_embeddings", "attention_mask")
+
+
+def known_decoder_layer(cls: type) -> bool:
+    """Whether ``cls.forward`` takes the arguments and runs the steps ``InPlaceResidual.forward`` reproduces."""
+    parameters = upstream.forward_parameters(cls)
+    steps = set(inspect.unwrap(cls.forward).__code__.co_names) - {"super"}
+    return set(parameters) <= DECODER_PARAMETERS and "**" in parameters and DECODER_STEPS <= steps \
+        and not {name for name in steps if name.endswith(("norm", "layernorm", "_attn", "mlp"))} - DECODER_STEPS
+
+
+def known_attention(cls: type) -> bool:
+    """Whether ``cls.forward`` takes (hidden_states, position_embeddings, attention_mask, the KV cache, [cache_position],
+    **kwargs): what ``fastlora``'s rotary attention passes on when it falls back."""
+    parameters = upstream.forward_parameters(cls)
+    return (parameters[:4] == ATTENTION_PARAMETERS and len(parameters) > 4 and parameters[4] in upstream.CACHE_NAMES
+            and parameters[-1] == "**" and set(parameters[5:-1]) <= {"cache_position"})
 
 
 def llama_rms_norm(module: nn.Module) -> bool:
@@ -110,13 +139,17 @@ class InPlaceResidual:
     """
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, past_key_values: Any = None, use_cache: bool | None = False,
+                position_ids: torch.Tensor | None = None, use_cache: bool | None = False,
                 position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None, **kwargs: Any) -> torch.Tensor:
+        # the KV cache arrives as ``cache`` or ``past_key_values`` (transformers renamed it) and is passed on under the
+        # name the attention declares; every argument by keyword, as positions differ between releases
+        cache = upstream.pop_cache(kwargs)
         residual = hidden_states
         hidden_states = self.input_layernorm(hidden_states)
         hidden_states, _ = self.self_attn(hidden_states=hidden_states, attention_mask=attention_mask,
-                                          position_ids=position_ids, past_key_values=past_key_values,
-                                          use_cache=use_cache, position_embeddings=position_embeddings, **kwargs)
+                                          position_ids=position_ids, use_cache=use_cache,
+                                          position_embeddings=position_embeddings,
+                                          **upstream.cache_kwargs(self.self_attn, cache), **kwargs)
         hidden_states = add_residual(hidden_states, residual)
         residual = hidden_states
         hidden_states = self.post_attention_layernorm(hidden_states)

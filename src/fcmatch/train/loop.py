@@ -187,7 +187,11 @@ def _load(config: TrainConfig, tokenizer: Any) -> Any:
     if config.packing:
         attention.enable(model)
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers renamed it (activation_*), keeping the old name as a deprecated alias until v6
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.distributed == "fsdp":
         model = distributed.shard(model)
     return model
