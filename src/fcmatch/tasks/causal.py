@@ -7,9 +7,11 @@ inference exactly the conversation it was trained on. Zero-shot base models get 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from fcmatch.data.causal_map import CausalMap
+from fcmatch.data.formats import read_maps
 from fcmatch.data.serialize import format_edges
 
 INSTRUCTION = (
@@ -17,6 +19,15 @@ INSTRUCTION = (
     "'cause -> effect (+)' when the cause increases the effect or 'cause -> effect (-)' when it "
     "decreases it, using short phrases from the sentence. Write 'none' if there is no causal relation."
 )
+
+
+def read_records(path: str | os.PathLike) -> list[CausalMap]:
+    """The task's records: causal maps in any format :func:`fcmatch.data.read_maps` reads.
+
+    Raises:
+        FileNotFoundError, FormatError: a missing or malformed file (the message names file and line).
+    """
+    return read_maps(path)
 
 
 def user_message(text: str) -> str:
