@@ -88,12 +88,14 @@ def record_messages(record: Any, where: str) -> list[dict[str, str]]:
     raise ValueError(f"{where}: needs 'messages' or string 'prompt' and 'completion' fields")
 
 
-def load_conversations(path: str | os.PathLike, task: str, limit: int = 0) -> list[list[dict[str, str]]]:
+def load_conversations(
+    path: str | os.PathLike, task: str, limit: int = 0
+) -> list[list[dict[str, str]] | dict[str, str]]:
     """Read a data file and turn each record into chat messages with the task.
 
     Args:
         path: the file.
-        task: a name in ``fcmatch.tasks.TASKS`` (records read with ``read_maps``) or ``"chat"``.
+        task: a name in ``fcmatch.tasks.TASKS`` (records read by its ``read_records``) or ``"chat"``.
         limit: keep only the first N records (0 = all).
 
     Raises:
@@ -105,10 +107,10 @@ def load_conversations(path: str | os.PathLike, task: str, limit: int = 0) -> li
     if task == "chat":
         conversations = _chat_records(path)
     else:
-        from fcmatch.data.formats import read_maps
         from fcmatch.tasks import TASKS
 
-        conversations = [TASKS[task].to_example(cmap)["messages"] for cmap in read_maps(path)]
+        examples = [TASKS[task].to_example(record) for record in TASKS[task].read_records(path)]
+        conversations = [example.get("messages", example) for example in examples]
     if limit:
         conversations = conversations[:limit]
     if not conversations:
@@ -120,17 +122,20 @@ def _template(tokenizer: Any, messages: list[dict[str, str]], generation_prompt:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
-def tokenize(tokenizer: Any, messages: list[dict[str, str]]) -> Example:
+def tokenize(tokenizer: Any, messages: list[dict[str, str]] | dict[str, str]) -> Example:
     """Tokenise a conversation; loss on the last (assistant) message through its end-of-turn token.
 
     Prompt and completion are tokenised separately, as at inference the prompt is encoded alone and
-    the completion is generated after it.
+    the completion is generated after it. A task's raw-text example, ``{"prompt", "completion"}`` (such
+    as the Alpaca template), skips the chat template: its prompt as written, then completion + eos.
 
     Raises:
         ValueError: the template does not render the prompt as a prefix of the whole conversation.
     """
     eos = tokenizer.eos_token
-    if getattr(tokenizer, "chat_template", None):
+    if isinstance(messages, dict):
+        prompt, completion = messages["prompt"], messages["completion"] + (eos or "")
+    elif getattr(tokenizer, "chat_template", None):
         prompt = _template(tokenizer, messages[:-1], True)
         full = _template(tokenizer, messages, False)
         if not full.startswith(prompt):
