@@ -1,4 +1,4 @@
-"""``fcmatch data stats|convert|split``: inspect, convert and split causal-map files.
+"""``fcmatch data stats|convert|split``: inspect, convert and split causal-map and instruction files.
 
 Flags come from :mod:`fcmatch.data.config` (StatsConfig, ConvertConfig, SplitConfig).
 """
@@ -13,13 +13,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     from fcmatch.config import add_arguments
     from fcmatch.data.config import ConvertConfig, SplitConfig, StatsConfig
 
-    data = sub.add_parser("data", help="inspect, convert and split causal-map files (JSONL, claims CSV, MATCH JSON)")
+    data = sub.add_parser("data", help="inspect, convert and split causal-map files (JSONL, claims CSV, MATCH JSON) "
+                                       "and instruction files (Alpaca, Dolly, chat)")
     cmds = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     actions = [
-        ("stats", "counts of sentences, edges, signs, sources and token lengths", StatsConfig, _stats),
-        ("convert", "convert between formats (chosen by extension); the config goes beside OUTPUT", ConvertConfig,
-         _convert),
-        ("split", "seeded split by sentence or by source", SplitConfig, _split),
+        ("stats", "counts of sentences, edges, signs, sources (instructions: records, categories, lengths) and "
+         "token lengths", StatsConfig, _stats),
+        ("convert", "convert between formats (chosen by extension or --to); the config goes beside OUTPUT",
+         ConvertConfig, _convert),
+        ("split", "seeded split by sentence or by source (instructions: by record, --stratify category)",
+         SplitConfig, _split),
     ]
     for name, help_text, config_class, func in actions:
         parser = cmds.add_parser(name, help=help_text)
@@ -48,7 +51,7 @@ def _convert(args: argparse.Namespace) -> int:
     from fcmatch.data.formats import convert_file
 
     config = from_args(ConvertConfig, args)
-    print(f"wrote {convert_file(config)} causal maps to {config.output}")
+    print(f"wrote {convert_file(config)} records to {config.output}")
     return 0
 
 
@@ -58,5 +61,5 @@ def _split(args: argparse.Namespace) -> int:
     from fcmatch.data.splits import split_file
 
     for path, count in split_file(from_args(SplitConfig, args)).items():
-        print(f"{path}: {count} causal maps")
+        print(f"{path}: {count} records")
     return 0

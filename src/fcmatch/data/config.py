@@ -1,5 +1,8 @@
 """The configurations of ``fcmatch data stats|convert|split`` (each field is a flag).
 
+Each takes causal-map files (fcmatch JSONL, claims CSV, MATCH JSON) and instruction files (Alpaca, Dolly,
+chat); ``--format auto`` tells them apart by extension and by the first record's keys.
+
 ``convert`` writes its resolved config beside the converted file (``maps.csv`` -> ``maps.config.yaml``);
 ``stats`` only prints, and ``split`` keeps its output folder to the split files.
 """
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 
 from fcmatch.config import ConfigError, check, setting
 
+FILE_FORMATS = ("auto", "jsonl", "csv", "match", "alpaca", "dolly", "chat")
+
 
 def check_fractions(fractions: Sequence[float]) -> None:
     """Raise ConfigError naming ``--fractions`` unless they are positive and sum to 1."""
@@ -20,10 +25,13 @@ def check_fractions(fractions: Sequence[float]) -> None:
 
 @dataclass
 class StatsConfig:
-    """Counts of sentences, edges, signs, sources and token lengths of a causal-map file."""
+    """Counts of a causal-map file (sentences, edges, signs, sources) or an instruction file (records,
+    categories, length percentiles), and token lengths."""
 
     file: str = setting("", positional=True)
-    """Causal maps: .jsonl, .csv or .json."""
+    """Causal maps (.jsonl, .csv, .json) or instructions (Alpaca .json, Dolly or chat .jsonl)."""
+    format: str = setting("auto", choices=FILE_FORMATS)
+    """The file's format; auto = from the extension and the first record's keys."""
     json: bool = False
     """Print one JSON object instead of one line per figure."""
     tokens: bool = True
@@ -37,12 +45,16 @@ class StatsConfig:
 
 @dataclass
 class ConvertConfig:
-    """Convert causal maps between formats, chosen by the files' extensions."""
+    """Convert causal maps, or instructions, between formats, chosen by the files' extensions or named."""
 
     input: str = setting("", positional=True)
-    """Causal maps to read: .jsonl, .csv or .json."""
+    """Causal maps (.jsonl, .csv, .json) or instructions (Alpaca .json, Dolly or chat .jsonl) to read."""
     output: str = setting("", positional=True)
-    """File to write: .jsonl (fcmatch), .csv (causal claims) or .json (MATCH)."""
+    """File to write: .jsonl (fcmatch), .csv (causal claims) or .json (MATCH); for instructions see --to."""
+    format: str = setting("auto", choices=FILE_FORMATS)
+    """The input's format; auto = from the extension and the first record's keys."""
+    to: str = setting("auto", choices=FILE_FORMATS)
+    """The output's format; auto = from its extension (instructions: .json Alpaca, .jsonl the input's JSONL format)."""
 
     def __post_init__(self) -> None:
         check(self)
@@ -50,12 +62,17 @@ class ConvertConfig:
 
 @dataclass
 class SplitConfig:
-    """Seeded split of a causal-map file by sentence (no sentence text in two splits) or by source."""
+    """Seeded split of a causal-map file by sentence (no sentence text in two splits) or by source, or of an
+    instruction file by record (no instruction and input in two splits), optionally stratified by category."""
 
     input: str = setting("", positional=True)
-    """Causal maps to split: .jsonl, .csv or .json."""
+    """Causal maps (.jsonl, .csv, .json) or instructions (Alpaca .json, Dolly or chat .jsonl) to split."""
+    format: str = setting("auto", choices=FILE_FORMATS)
+    """The input's format; auto = from the extension and the first record's keys."""
     by: str = setting("sentence", choices=("sentence", "source"))
-    """Split by sentence (fractions) or by source (test_sources held out)."""
+    """Split by sentence (fractions; for instructions, by record) or by source (test_sources held out)."""
+    stratify: str = setting("none", choices=("none", "category"))
+    """Instructions only: category = cut each category by the fractions, so every split keeps its share."""
     fractions: list[float] = setting(default_factory=lambda: [0.8, 0.2])
     """With --by sentence: the splits' shares of the distinct sentences, positive, summing to 1."""
     names: list[str] = setting(default_factory=list)
@@ -65,7 +82,7 @@ class SplitConfig:
     seed: int = 0
     """Shuffle seed of --by sentence."""
     out_dir: str = setting(".", metavar="DIR")
-    """Folder for the <name>.jsonl files."""
+    """Folder for the <name>.jsonl files (<name>.json for Alpaca input)."""
 
     def __post_init__(self) -> None:
         check(self)
@@ -80,6 +97,8 @@ class SplitConfig:
             check_fractions(self.fractions)
         elif not self.test_sources:
             raise ConfigError("--by source needs --test-sources NAME [NAME ...]")
+        elif self.stratify != "none":
+            raise ConfigError("--stratify goes with --by sentence; --by source holds whole sources out")
         if self.names and len(self.names) != len(self.default_names()):
             raise ConfigError(f"--names needs {len(self.default_names())} names, got {self.names}")
 

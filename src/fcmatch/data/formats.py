@@ -246,18 +246,39 @@ def write_maps(maps: Iterable[CausalMap], path: str | os.PathLike, fmt: str | No
 def convert_file(config: ConvertConfig) -> int:
     """Run ``fcmatch data convert``: rewrite ``config.input`` as ``config.output``, the config saved beside it.
 
+    Causal maps convert among jsonl, csv and match; instructions among alpaca, dolly and chat (an
+    instruction output ending in .jsonl takes the input's format when that is a JSONL one, else needs ``--to``).
+
     Returns:
-        The number of causal maps written.
+        The number of records (causal maps or instructions) written.
 
     Raises:
         FileNotFoundError, FormatError: a missing or malformed input, or an unknown output format.
+        ConfigError: an output format of the other family than the input's, or none to be had for a .jsonl.
     """
-    from fcmatch.config import save_beside
+    from fcmatch.config import ConfigError, save_beside
+    from fcmatch.data.instructions import INSTRUCTION_FORMATS, instruction_format, read_instructions, write_instructions
 
-    maps = read_maps(config.input)
-    write_maps(maps, config.output)
+    fmt = instruction_format(config.input, config.format)
+    to = None if config.to == "auto" else config.to
+    if fmt:
+        if to is None and Path(config.output).suffix.lower() != ".json":
+            to = fmt if fmt != "alpaca" else None
+            if to is None:
+                raise ConfigError(f"--to: name the format of {config.output}, dolly or chat (or write a .json for alpaca)")
+        if to is not None and to not in INSTRUCTION_FORMATS:
+            raise ConfigError(f"--to {to}: {config.input} holds instructions; choose one of {', '.join(INSTRUCTION_FORMATS)}")
+        records = read_instructions(config.input, fmt)
+        write_instructions(records, config.output, to)
+        count = len(records)
+    else:
+        if to in INSTRUCTION_FORMATS:
+            raise ConfigError(f"--to {to}: {config.input} holds causal maps; choose one of {', '.join(FORMATS)}")
+        maps = read_maps(config.input, None if config.format == "auto" else config.format)
+        write_maps(maps, config.output, to)
+        count = len(maps)
     save_beside(config, config.output)
-    return len(maps)
+    return count
 
 
 __all__ = [

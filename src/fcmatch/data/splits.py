@@ -1,14 +1,31 @@
-"""Seeded train/validation/test splits: by sentence (no sentence text in two splits) or by source."""
+"""Seeded train/validation/test splits: of causal maps by sentence (no sentence text in two splits) or by
+source; of instructions by record, optionally stratified by category."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 
+from fcmatch.config import ConfigError
 from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.config import SplitConfig, check_fractions
 from fcmatch.data.formats import read_maps, write_jsonl
+from fcmatch.data.instructions import Instruction, instruction_format, read_instructions, write_instructions
+
+
+def _cut(keys: list[Hashable], fractions: Sequence[float], which: dict[Hashable, int]) -> None:
+    """Give each of the (already shuffled) ``keys`` its split index in ``which``, cutting them by ``fractions``."""
+    bounds, total = [], 0.0
+    for fraction in fractions[:-1]:
+        total += fraction
+        bounds.append(round(total * len(keys)))
+    bounds.append(len(keys))
+    start = 0
+    for index, end in enumerate(bounds):
+        for key in keys[start:end]:
+            which[key] = index
+        start = end
 
 
 def split_by_sentence(
@@ -22,18 +39,10 @@ def split_by_sentence(
         ValueError: fractions that are not positive or do not sum to 1.
     """
     check_fractions(fractions)
-    texts = sorted({m.text for m in maps})
+    texts: list[Hashable] = sorted({m.text for m in maps})
     random.Random(seed).shuffle(texts)
-    bounds, total = [], 0.0
-    for fraction in fractions[:-1]:
-        total += fraction
-        bounds.append(round(total * len(texts)))
-    bounds.append(len(texts))
-    which, start = {}, 0
-    for index, end in enumerate(bounds):
-        for text in texts[start:end]:
-            which[text] = index
-        start = end
+    which: dict[Hashable, int] = {}
+    _cut(texts, fractions, which)
     splits: list[list[CausalMap]] = [[] for _ in fractions]
     for cmap in maps:
         splits[which[cmap.text]].append(cmap)
@@ -54,23 +63,71 @@ def split_by_source(maps: Sequence[CausalMap], test_sources: Sequence[str]) -> t
     return [m for m in maps if m.source not in chosen], [m for m in maps if m.source in chosen]
 
 
+def split_instructions(
+    records: Sequence[Instruction], fractions: Sequence[float] = (0.8, 0.2), seed: int = 0, stratify: str = "none"
+) -> list[list[Instruction]]:
+    """Shuffle distinct prompts (instruction and input) with ``seed`` and cut them by ``fractions``.
+
+    Records that share instruction and input always land in the same split, so no test prompt is seen in
+    training. With ``stratify="category"`` each category (in sorted order) is shuffled and cut on its own,
+    so every split keeps each category's share up to rounding; a prompt found in several categories goes
+    where its first category put it.
+
+    Raises:
+        ValueError: fractions that are not positive or do not sum to 1, or an unknown ``stratify``.
+    """
+    check_fractions(fractions)
+    if stratify not in ("none", "category"):
+        raise ValueError(f"stratify={stratify!r}: choose none or category")
+    groups: dict[str, list[Instruction]] = {}
+    for record in records:
+        groups.setdefault(record.category if stratify == "category" else "", []).append(record)
+    which: dict[Hashable, int] = {}
+    for name in sorted(groups):
+        keys: list[Hashable] = sorted({(r.instruction, r.input) for r in groups[name]} - set(which))
+        random.Random(seed).shuffle(keys)
+        _cut(keys, fractions, which)
+    splits: list[list[Instruction]] = [[] for _ in fractions]
+    for record in records:
+        splits[which[(record.instruction, record.input)]].append(record)
+    return splits
+
+
 def split_file(config: SplitConfig) -> dict[Path, int]:
-    """Run ``fcmatch data split``: read ``config.input``, split it, write ``<out_dir>/<name>.jsonl`` per split.
+    """Run ``fcmatch data split``: read ``config.input``, split it, write one file per split in ``out_dir``.
+
+    Causal maps go to ``<name>.jsonl`` (fcmatch JSONL); instructions keep their format, ``<name>.json`` for
+    Alpaca and ``<name>.jsonl`` for Dolly and chat.
 
     Returns:
-        Each written file and its number of causal maps, in split order.
+        Each written file and its number of records, in split order.
 
     Raises:
         FileNotFoundError, FormatError: a missing or malformed input.
+        ConfigError: --by source or --stratify that does not fit the input.
         ValueError: a named test source that no map has.
     """
-    maps = read_maps(config.input)
+    fmt = instruction_format(config.input, config.format)
+    names = config.names or config.default_names()
+    if fmt:
+        if config.by != "sentence":
+            raise ConfigError("--by source splits causal maps; split instructions with --fractions (and --stratify)")
+        splits = split_instructions(read_instructions(config.input, fmt), config.fractions, config.seed, config.stratify)
+        written = {}
+        for name, records in zip(names, splits, strict=True):
+            path = Path(config.out_dir) / f"{name}.{'json' if fmt == 'alpaca' else 'jsonl'}"
+            write_instructions(records, path, fmt)
+            written[path] = len(records)
+        return written
+    if config.stratify != "none":
+        raise ConfigError(f"--stratify {config.stratify} needs an instruction file; {config.input} holds causal maps")
+    maps = read_maps(config.input, None if config.format == "auto" else config.format)
     if config.by == "sentence":
         parts = split_by_sentence(maps, config.fractions, config.seed)
     else:
         parts = list(split_by_source(maps, config.test_sources))
     written = {}
-    for name, part in zip(config.names or config.default_names(), parts, strict=True):
+    for name, part in zip(names, parts, strict=True):
         path = Path(config.out_dir) / f"{name}.jsonl"
         write_jsonl(part, path)
         written[path] = len(part)

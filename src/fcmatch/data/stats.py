@@ -1,7 +1,8 @@
-"""Counts that describe a causal-map dataset (``fcmatch data stats``)."""
+"""Counts that describe a causal-map or an instruction dataset (``fcmatch data stats``)."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from fcmatch.data.causal_map import POSITIVE, CausalMap
 from fcmatch.data.config import StatsConfig
 from fcmatch.data.formats import read_maps
+from fcmatch.data.instructions import Instruction, instruction_format, read_instructions, user_content
 from fcmatch.data.serialize import format_edges
 
 
@@ -22,6 +24,46 @@ def _summary(values: list[int]) -> dict[str, float]:
         "p95": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))],
         "max": ordered[-1],
     }
+
+
+def percentiles(values: Sequence[int]) -> dict[str, float]:
+    """min, p50, p90, p95, max (nearest-rank percentiles: the smallest value with at least p% at or below it)
+    and the mean; all 0 for no values."""
+    if not values:
+        return {"min": 0, "p50": 0, "p90": 0, "p95": 0, "max": 0, "mean": 0.0}
+    ordered = sorted(values)
+    rank = {f"p{p}": ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] for p in (50, 90, 95)}
+    return {"min": ordered[0], **rank, "max": ordered[-1], "mean": round(sum(ordered) / len(ordered), 2)}
+
+
+def instruction_stats(records: Sequence[Instruction], tokenizer: Any = None) -> dict[str, Any]:
+    """Records, records with an input, distinct prompts, per-category counts and length percentiles.
+
+    Args:
+        records: the instructions.
+        tokenizer: when given, token lengths of the user turn (instruction and input) and of the output.
+
+    Returns:
+        ``words`` holds whitespace-word percentiles of instruction, input (records with one) and output.
+    """
+    inputs = [r.input for r in records if r.input]
+    stats: dict[str, Any] = {
+        "records": len(records),
+        "with_input": len(inputs),
+        "distinct_prompts": len({(r.instruction, r.input) for r in records}),
+        "categories": dict(Counter(r.category or "(none)" for r in records).most_common()),
+        "words": {
+            "instruction": percentiles([len(r.instruction.split()) for r in records]),
+            "input": percentiles([len(text.split()) for text in inputs]),
+            "output": percentiles([len(r.output.split()) for r in records]),
+        },
+    }
+    if tokenizer is not None:
+        stats["tokens"] = {
+            "user": percentiles([len(tokenizer(user_content(r))["input_ids"]) for r in records]),
+            "output": percentiles([len(tokenizer(r.output)["input_ids"]) for r in records]),
+        }
+    return stats
 
 
 def dataset_stats(maps: Sequence[CausalMap], tokenizer: Any = None) -> dict[str, Any]:
@@ -53,14 +95,18 @@ def dataset_stats(maps: Sequence[CausalMap], tokenizer: Any = None) -> dict[str,
 
 
 def file_stats(config: StatsConfig) -> dict[str, Any]:
-    """Run ``fcmatch data stats``: :func:`dataset_stats` of ``config.file``, token lengths unless ``tokens`` is off.
+    """Run ``fcmatch data stats``: :func:`dataset_stats` of a causal-map file or :func:`instruction_stats` of an
+    instruction file, token lengths unless ``tokens`` is off.
 
     Raises:
         FileNotFoundError, FormatError: a missing or malformed file.
     """
+    fmt = instruction_format(config.file, config.format)
     tokenizer = None
     if config.tokens:
         from fcmatch.models import load_tokenizer
 
         tokenizer = load_tokenizer(config.tokenizer)
-    return dataset_stats(read_maps(config.file), tokenizer)
+    if fmt:
+        return instruction_stats(read_instructions(config.file, fmt), tokenizer)
+    return dataset_stats(read_maps(config.file, None if config.format == "auto" else config.format), tokenizer)

@@ -1,13 +1,16 @@
-"""Tasks turn domain records into chat examples for the task-agnostic training engine.
+"""Tasks turn domain records into examples for the task-agnostic training engine.
 
-A task has ``read_records(path) -> [record, ...]`` (its file formats), ``to_example(record) ->
-{"messages": [...]}`` (the last message is the assistant's completion, the only part trained on) and
-``prompt_messages(record) -> [...]`` (the same conversation without the completion, for generation).
-Registered in :data:`TASKS`.
+A task has ``read_records(path) -> [record, ...]`` (its file formats), ``to_example(record)`` and
+``prompt_messages(record) -> [...]`` (the chat conversation without the completion, for generation).
+``to_example`` returns ``{"messages": [...]}``, a chat whose last message is the assistant's completion,
+the only part trained on, or ``{"prompt": ..., "completion": ...}``, raw text for a task with a prompt
+template of its own (the trainer then uses no chat template and appends eos to the completion).
+Registered in :data:`TASKS`; ``instruct`` prompts with the Alpaca template, ``instruct-chat`` with the
+model's chat template.
 """
 
-from fcmatch.tasks import causal
+from fcmatch.tasks import causal, instruct
 
-TASKS = {"causal": causal}
+TASKS = {"causal": causal, "instruct": instruct.ALPACA, "instruct-chat": instruct.CHAT}
 
-__all__ = ["TASKS", "causal"]
+__all__ = ["TASKS", "causal", "instruct"]
