@@ -1,15 +1,23 @@
-"""Bootstrap confidence intervals for edge F1, and a paired bootstrap comparison of two systems.
+"""Bootstrap confidence intervals and paired tests: edge F1 of causal maps, and any per-item text metric.
 
-The unit of resampling is the sentence: a test set is a sample of sentences, and edges within a
-sentence are not independent (one misread sentence loses all of its edges at once). Resamples are
-drawn with numpy's seeded ``default_rng`` so a report can be reproduced exactly.
+The unit of resampling is the item (a sentence, an instruction): a test set is a sample of items, and
+edges within a sentence are not independent (one misread sentence loses all of its edges at once).
+Resamples are drawn with numpy's seeded ``default_rng`` so a report can be reproduced exactly.
+
+For text metrics, every statistic is a function of the column sums of per-item rows (a mean is the sum
+of a column over n; corpus BLEU is computed from summed n-gram counts), so a resample is a weight per
+item and its sums one matrix product: :func:`bootstrap_interval` and :func:`paired_test`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+Statistic = Callable[[np.ndarray, int], np.ndarray]
+"""``statistic(sums, n)``: sums of per-item rows, shape (resamples, columns), over n items -> one value per row."""
 
 DEFAULT_RESAMPLES = 1000
 
@@ -119,3 +127,93 @@ def paired_bootstrap(
         "resamples": resamples,
         "seed": seed,
     }
+
+
+def mean_statistic(sums: np.ndarray, n: int) -> np.ndarray:
+    """The mean of the first column: the default :data:`Statistic`."""
+    return sums[:, 0] / n
+
+
+def _rows(values: Any) -> np.ndarray:
+    rows = np.asarray(values, dtype=np.float64)
+    if rows.ndim == 1:
+        rows = rows[:, None]
+    if rows.ndim != 2 or not len(rows):
+        raise ValueError("no items to resample" if rows.size == 0 else f"expected per-item rows, got shape {rows.shape}")
+    return rows
+
+
+def _weights(n_items: int, resamples: int, seed: int) -> np.ndarray:
+    """How many times each item is drawn in each resample, shape (resamples, n_items)."""
+    idx = _resample(n_items, resamples, seed)
+    flat = (idx + n_items * np.arange(resamples)[:, None]).ravel()
+    return np.bincount(flat, minlength=resamples * n_items).reshape(resamples, n_items).astype(np.float64)
+
+
+def bootstrap_interval(
+    values: Any, statistic: Statistic = mean_statistic, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float | None]:
+    """A statistic of per-item values and its percentile bootstrap interval, resampling items.
+
+    Args:
+        values: one number per item, or one row of numbers per item (e.g. BLEU's n-gram counts).
+        statistic: computes the value from column sums; default the mean.
+        resamples: number of bootstrap resamples; 0 gives no interval (``ci_low`` and ``ci_high`` None).
+        seed: numpy seed; the same seed draws the same resamples for every metric of a test set.
+        level: coverage of the interval (0.95: the 2.5th and 97.5th percentiles).
+
+    Returns:
+        ``{"value", "ci_low", "ci_high"}``.
+
+    Raises:
+        ValueError: no items, or resamples < 0.
+    """
+    rows = _rows(values)
+    n = len(rows)
+    value = float(statistic(rows.sum(axis=0, keepdims=True), n)[0])
+    if resamples == 0:
+        return {"value": value, "ci_low": None, "ci_high": None}
+    lo, hi = _interval(statistic(_weights(n, resamples, seed) @ rows, n), level)
+    return {"value": value, "ci_low": lo, "ci_high": hi}
+
+
+def paired_test(
+    values_a: Any, values_b: Any, statistic: Statistic = mean_statistic, resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0, level: float = 0.95,
+) -> dict[str, Any]:
+    """System B against system A on the same items: the difference B - A, its interval and a p-value.
+
+    The interval is a paired bootstrap (both systems scored on the same resampled items, so item
+    difficulty cancels). The p-value is a paired permutation test of "the two systems are exchangeable":
+    each resample swaps A's and B's rows of a random half of the items, and
+    ``p = (1 + #{|d*| >= |d|}) / (resamples + 1)`` (two-sided; never 0, as a finite test cannot show).
+
+    Args:
+        values_a, values_b: per-item values (or rows) of A and B, item i the same input in both.
+        statistic: as for :func:`bootstrap_interval`; default the mean.
+        resamples: resamples for both the interval and the permutations (at least 1).
+        seed: numpy seed.
+        level: coverage of the interval.
+
+    Returns:
+        ``{"a", "b", "difference", "ci_low", "ci_high", "p_value", "resamples", "seed"}``.
+
+    Raises:
+        ValueError: no items, different numbers of items, or resamples < 1.
+    """
+    a, b = _rows(values_a), _rows(values_b)
+    if a.shape != b.shape:
+        raise ValueError(f"paired test needs the same items for both systems, got {len(a)} and {len(b)}")
+    n = len(a)
+    value_a = float(statistic(a.sum(axis=0, keepdims=True), n)[0])
+    value_b = float(statistic(b.sum(axis=0, keepdims=True), n)[0])
+    diff = value_b - value_a
+    weights = _weights(n, resamples, seed)
+    lo, hi = _interval(statistic(weights @ b, n) - statistic(weights @ a, n), level)
+    swap = np.random.default_rng(seed + 1).integers(0, 2, size=(resamples, n)).astype(np.float64)
+    moved = swap @ (b - a)  # what swapping those items moves from B's sums to A's
+    permuted = statistic(b.sum(axis=0) - moved, n) - statistic(a.sum(axis=0) + moved, n)
+    extreme = int(np.sum(np.abs(permuted) >= abs(diff) - 1e-12))
+    return {"a": value_a, "b": value_b, "difference": diff, "ci_low": lo, "ci_high": hi,
+            "p_value": (1 + extreme) / (resamples + 1), "resamples": resamples, "seed": seed}
