@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from fcmatch.data.instructions import Instruction, read_instructions, user_content
@@ -32,6 +33,17 @@ PROMPT_NO_INPUT = (
     "Write a response that appropriately completes the request.\n\n"
     "### Instruction:\n{instruction}\n\n### Response:"
 )
+
+
+def bundled(split: str = "train") -> str:
+    """Path of the bundled instruction set's ``train`` or ``test`` file (``fcmatch/resources/instruct``).
+
+    Raises:
+        ValueError: another split name.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split {split!r}: the bundled set has train and test")
+    return str(resources.files("fcmatch.resources.instruct") / f"{split}.json")
 
 
 def read_records(path: str | os.PathLike) -> list[Instruction]:
