@@ -7,13 +7,8 @@ import json
 import pytest
 
 from fcmatch.cli import main
-from fcmatch.data import FormatError
-from fcmatch.data.instructions import (
-    Instruction,
-    detect_instruction_format,
-    read_instructions,
-    write_instructions,
-)
+from fcmatch.data import FormatError, Instruction, read_instructions, write_instructions
+from fcmatch.data.instructions import detect_instruction_format
 from fcmatch.data.splits import split_instructions
 from fcmatch.data.stats import instruction_stats, percentiles
 from fcmatch.tasks.instruct import bundled

@@ -1,4 +1,4 @@
-"""Causal-map data: the data model, its text serialisation, file formats, splits and statistics."""
+"""Causal-map and instruction data: the data models, the edge serialisation, file formats, splits and statistics."""
 
 from fcmatch.data.causal_map import (
     NEGATIVE,
@@ -12,6 +12,7 @@ from fcmatch.data.causal_map import (
     sign_symbol,
 )
 from fcmatch.data.formats import FormatError, read_maps, write_maps
+from fcmatch.data.instructions import Instruction, read_instructions, write_instructions
 from fcmatch.data.serialize import ParseError, ParseResult, format_edges, parse_edges, parse_lenient
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "CausalMap",
     "Edge",
     "FormatError",
+    "Instruction",
     "ParseError",
     "ParseResult",
     "SignError",
@@ -29,7 +31,9 @@ __all__ = [
     "parse_edges",
     "parse_lenient",
     "parse_sign",
+    "read_instructions",
     "read_maps",
     "sign_symbol",
+    "write_instructions",
     "write_maps",
 ]
