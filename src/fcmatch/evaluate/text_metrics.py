@@ -276,10 +276,11 @@ def rouge(preds: Sequence[str], golds: Sequence[str], types: Sequence[str] = ROU
     Raises:
         ValueError: the lists differ in length.
     """
-    from rouge_score import rouge_scorer
+    from rouge_score import rouge_scorer, tokenizers
 
     _same_length(preds, golds)
-    scorer = rouge_scorer.RougeScorer(list(types), use_stemmer=stemming)
+    # the tokeniser RougeScorer builds by default, passed in so that it does not log "Using default tokenizer."
+    scorer = rouge_scorer.RougeScorer(list(types), tokenizer=tokenizers.DefaultTokenizer(use_stemmer=stemming))
     out = []
     for p, g in zip(preds, golds, strict=True):
         scores = scorer.score(target=g, prediction=p)

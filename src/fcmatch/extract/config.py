@@ -14,17 +14,27 @@ from fcmatch.models import DTYPES
 
 @dataclass
 class GenerationSettings:
-    """How to decode; greedy unless ``temperature`` > 0."""
+    """How to decode: greedy (the default), beam search (``num_beams`` > 1) or sampling (``temperature`` > 0).
+
+    Sampling is on exactly when ``temperature`` > 0, and then ``do_sample`` is passed to ``model.generate``
+    (without it, transformers silently ignores temperature, top-k and top-p). ``top_k`` and ``top_p`` only
+    refine sampling, so setting them without a temperature is an error, as is beam search with sampling
+    (beam sampling mixes two searches whose knobs interact; it is not offered): no setting is ever ignored.
+    """
 
     max_new_tokens: int = setting(128, minimum=1)
-    """Token limit per answer; gold answers on the reference data are at most ~100 tokens."""
+    """Token limit per answer; causal-map gold answers on the reference data are at most ~100 tokens."""
     temperature: float = setting(0.0, minimum=0)
-    """0 = greedy decoding; > 0 samples with this temperature."""
+    """0 = no sampling (greedy, or beam search with --num-beams); > 0 samples with this temperature."""
+    top_k: int | None = setting(None, minimum=1, metavar="K")
+    """Sample only among the K most likely next tokens (only when sampling); unset = no top-k cut."""
     top_p: float = 1.0
     """Nucleus sampling mass in (0, 1] (only when sampling)."""
+    num_beams: int = setting(1, minimum=1)
+    """Beam search with this many beams (1 = greedy; not with sampling)."""
     seed: int = 0
-    """Seed of the demonstration draw, and set before each batch when sampling, so a batch's output does not
-    depend on earlier batches."""
+    """Seed set before each batch when sampling, so a batch's output does not depend on earlier batches (and of
+    extract's demonstration draw)."""
 
     def __post_init__(self) -> None:
         check(self)
@@ -39,12 +49,28 @@ class GenerationSettings:
             raise ConfigError(f"--top-p must be in (0, 1], got {self.top_p}")
         if self.top_p < 1 and self.temperature == 0:
             raise ConfigError("--top-p only applies when sampling; set --temperature > 0 too")
+        if self.top_k is not None and self.temperature == 0:
+            raise ConfigError("--top-k only applies when sampling; set --temperature > 0 too")
+        if self.num_beams > 1 and self.temperature > 0:
+            raise ConfigError(f"--num-beams {self.num_beams} with --temperature {self.temperature:g}: choose beam "
+                              "search or sampling (beam sampling is not offered)")
+
+    @property
+    def strategy(self) -> str:
+        """``"greedy"``, ``"beam"`` or ``"sample"``."""
+        if self.temperature > 0:
+            return "sample"
+        return "beam" if self.num_beams > 1 else "greedy"
 
     def generate_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``model.generate`` for these settings."""
-        if self.temperature == 0:
-            return {"do_sample": False, "top_p": None, "top_k": None, "temperature": None}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": None}
+        """Keyword arguments of ``model.generate`` for these settings: every decoding knob explicit, so that a
+        model's own ``generation_config`` (SmolLM2's, say) changes nothing."""
+        if self.strategy != "sample":
+            return {"do_sample": False, "num_beams": self.num_beams, "top_p": None, "top_k": None,
+                    "temperature": None}
+        # top_k=None: no top-k cut (transformers' global default would otherwise be 50)
+        return {"do_sample": True, "num_beams": 1, "temperature": self.temperature, "top_p": self.top_p,
+                "top_k": self.top_k}
 
 
 @dataclass

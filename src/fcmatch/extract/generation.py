@@ -1,10 +1,15 @@
-"""Generation for chat prompts: greedy through fcmatch's own batched loop, sampling through ``generate``.
+"""Generation for templated prompts: greedy through fcmatch's own batched loop, beam search and sampling
+through ``generate``.
 
 Greedy decoding (the default) runs :func:`fcmatch.extract.greedy.greedy_stream`: the prompts' shared prefix
 is prefilled once, a row leaves the batch when it finishes and a waiting prompt takes its place; each prompt
-gets the tokens it gets alone. Sampling runs ``model.generate`` on length-sorted, left-padded batches
-(``generate`` derives position ids from the attention mask, so padding does not shift a prompt), re-seeded
-per batch so that a batch's samples do not depend on earlier batches.
+gets the tokens it gets alone. Beam search and sampling run ``model.generate`` on length-sorted, left-padded
+batches (``generate`` derives position ids from the attention mask, so padding does not shift a prompt);
+sampling is re-seeded per batch so that a batch's samples do not depend on earlier batches, inside
+``torch.random.fork_rng`` so that the caller's random state is left as it was.
+
+Prompts are tokenized without special tokens: the template already wrote them, and neither a BOS before
+nor an EOS after the prompt is added (an EOS at the end would tell the model the answer is over).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
     Returns:
         One string per prompt, in the order given.
     """
-    if settings.temperature == 0 and supported(model):
+    if settings.strategy == "greedy" and supported(model):
         texts = dict(pair for chunk in generate_texts(model, tokenizer, prompts, settings, len(prompts)) for pair in chunk)
         return [texts[i] for i in range(len(prompts))]
     side = tokenizer.padding_side
@@ -60,15 +65,17 @@ def generate_batch(model: Any, tokenizer: Any, prompts: Sequence[str], settings:
         tokenizer.padding_side = side
     device = next(model.parameters()).device
     enc = {k: v.to(device) for k, v in enc.items()}
-    torch.manual_seed(settings.seed)
-    out = model.generate(
-        **enc,
-        max_new_tokens=settings.max_new_tokens,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        use_cache=True,
-        **settings.generate_kwargs(),
-    )
+    cuda = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(settings.seed)
+        out = model.generate(
+            **enc,
+            max_new_tokens=settings.max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            use_cache=True,
+            **settings.generate_kwargs(),
+        )
     new = out[:, enc["input_ids"].shape[1] :]
     return tokenizer.batch_decode(new, skip_special_tokens=True)
 
@@ -81,8 +88,8 @@ def generate_texts(
     batch_size: int = 16,
     share_prefix: bool = True,
 ) -> Iterator[list[tuple[int, str]]]:
-    """Generate for many prompts: greedy with :func:`greedy_stream`, else (or for a model it does not
-    support) in length-sorted batches of ``model.generate``.
+    """Generate for many prompts: greedy with :func:`greedy_stream`; beam search, sampling (or greedy for a
+    model it does not support) in length-sorted batches of ``model.generate``.
 
     Args:
         model, tokenizer: a causal LM in eval mode and its tokenizer (with a pad token).
@@ -97,7 +104,7 @@ def generate_texts(
     """
     # the chat template already wrote the special tokens; adding a BOS again would shift the prompt
     token_ids = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    if settings.temperature > 0 or not supported(model):
+    if settings.strategy != "greedy" or not supported(model):
         for batch in length_sorted_batches([len(ids) for ids in token_ids], batch_size):
             texts = generate_batch(model, tokenizer, [prompts[i] for i in batch], settings)
             yield list(zip(batch, texts, strict=True))
