@@ -60,7 +60,7 @@ class FakeEvaluator:
         lines = Path(path).read_text().splitlines()
         return lines[:limit] if limit else lines
 
-    def score(self, model, tokenizer, records, settings, options, folder):
+    def score(self, model, tokenizer, records, settings, options, folder, batch_size=16):
         self.calls.append(str(folder))
         if len(self.calls) == self.fail_on:
             raise RuntimeError("killed mid-sweep")
@@ -199,7 +199,7 @@ def test_causal_sweep_end_to_end_through_the_cli(tiny_model_dir, data, tmp_path,
     sweep = {"out": str(tmp_path / "causal"), "test_file": str(data["test"]), "progress": False,
              "base": {**base(tiny_model_dir, data), "max_steps": 2, "lr": 1e-2},
              "points": [{"lora_alpha": 8}], "decoding": {"max_new_tokens": [2, 4]},
-             "eval": {"resamples": 50, "batch_size": 2}}
+             "batch_size": 2, "eval": {"bootstrap": 50}}
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(sweep))
     assert main(["sweep", str(path)]) == 0
@@ -221,6 +221,34 @@ def test_causal_sweep_end_to_end_through_the_cli(tiny_model_dir, data, tmp_path,
     assert dataclasses.asdict(reloaded) == dataclasses.asdict(load_sweep(path))
     assert main(["sweep", str(path)]) == 0
     assert "0 training run(s) and 0 evaluation(s) done, 4 reused" in capsys.readouterr().out
+
+
+def test_instruct_sweep_scores_responses_against_references_and_tests_them_against_base(tiny_model_dir, tmp_path):
+    from fcmatch.data.instructions import Instruction, write_instructions
+
+    records = [Instruction("Name a primary colour.", "", "Red.", id="r0"),
+               Instruction("Summarise the sentence.", "Rain raises crop yield.", "Rain raises yields.", id="r1"),
+               Instruction("What is two plus two?", "", "Four.", id="r2"),
+               Instruction("Give a synonym of big.", "", "Large.", id="r3")]
+    write_instructions(records, tmp_path / "train.json", "alpaca")
+    write_instructions(records[:3], tmp_path / "test.json", "alpaca")
+    outcome = run_sweep(sweep_from_dict({
+        "out": str(tmp_path / "instruct"), "test_file": str(tmp_path / "test.json"), "progress": False,
+        "base": {"task": "instruct", "model": str(tiny_model_dir), "train_file": str(tmp_path / "train.json"),
+                 "batch_size": 2, "max_steps": 1, "lora_r": 2, "save_every": 0, "eval_every": 0, "num_threads": 1},
+        "grid": {"lr": [1e-3, 1e-2]}, "decoding": {"max_new_tokens": 3, "num_beams": [1, 2]},
+        "eval": {"bertscore": False, "bootstrap": 20}}))
+    assert (outcome.trained, outcome.evaluated) == (2, 6)
+    rows = read_csv(outcome.results)
+    assert [r["kind"] for r in rows] == ["base"] * 2 + ["tuned"] * 4
+    assert {"rougeL", "rougeL_ci_low", "rougeL_ci_high", "bleu", "token_f1", "exact_match", "rougeL_vs_base_p"} <= set(rows[0])
+    assert "bertscore_f1" not in rows[0] and rows[2]["rougeL_vs_base_p"] != ""
+    assert [r["decoding.num_beams"] for r in rows] == ["1", "2"] * 3
+    pred = (Path(outcome.results).parent / "base").glob("decode/*/pred.jsonl")
+    lines = [json.loads(line) for line in next(pred).read_text().splitlines()]
+    assert [(x["id"], x["reference"]) for x in lines] == [("r0", "Red."), ("r1", "Rain raises yields."), ("r2", "Four.")]
+    figures = sorted(p.name for p in (Path(outcome.results).parent / "plots").iterdir())
+    assert figures == ["decoding.num_beams.png", "heatmap_lr_decoding.num_beams.png", "lr.png"]
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     cmd.add_argument("config", metavar="SWEEP.yaml", help="sweep file (e.g. configs/sweep-instruct.yaml)")
     cmd.add_argument("--out", default=argparse.SUPPRESS, metavar="DIR", help=docs["out"])
-    for name in ("max_test", "threads"):
+    for name in ("max_test", "batch_size", "threads"):
         cmd.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=argparse.SUPPRESS, metavar="N",
                          help=docs[name])
     cmd.add_argument("--progress", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from fcmatch.sweep import load_sweep, run_sweep
 
-    overrides = {k: getattr(args, k) for k in ("out", "max_test", "threads", "progress") if hasattr(args, k)}
+    overrides = {k: getattr(args, k) for k in ("out", "max_test", "batch_size", "threads", "progress") if hasattr(args, k)}
     outcome = run_sweep(load_sweep(args.config, overrides))
     print(f"{outcome.trained} training run(s) and {outcome.evaluated} evaluation(s) done, {outcome.reused} reused")
     print(f"results: {outcome.results}")

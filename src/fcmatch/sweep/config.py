@@ -47,6 +47,8 @@ class SweepConfig:
     """GenerationSettings keys, each a value or a list of values; every combination is a decoding point."""
     eval: dict[str, Any] = field(default_factory=dict)
     """The evaluator's options (docs/sweeps.md lists them per task)."""
+    batch_size: int = 16
+    """Prompts decoded together."""
     threads: int = 0
     """CPU threads for torch while evaluating (0 = torch's default); training uses the base's num_threads."""
     progress: bool = True
@@ -71,6 +73,8 @@ class SweepConfig:
         for key in ("max_test", "threads"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key}={getattr(self, key)} must be >= 0")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size={self.batch_size} must be >= 1")
         if self.grid and self.points:
             raise ConfigError("grid and points: give one of them (points lists the combinations a grid would make)")
         self.base = resolve_base(self.base)

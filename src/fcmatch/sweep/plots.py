@@ -118,6 +118,8 @@ def setting_figure(rows: Sequence[dict[str, Any]], setting: str, others: Sequenc
             ax.set_xscale("log")
             ax.set_xticks(xs, [f"{v:g}" for v in xs])
             ax.minorticks_off()
+        elif numeric and len(xs) <= 8:
+            ax.set_xticks(xs, [f"{v:g}" for v in xs])
         elif not numeric:
             ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=20, ha="right")
         ax.grid(alpha=0.3)

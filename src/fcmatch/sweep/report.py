@@ -17,12 +17,20 @@ from fcmatch.report.html import esc, image, page
 SIGNIFICANT = 0.05
 
 
-def _number(value: Any) -> str:
+COST = {"train_seconds": ".1f", "tokens_per_s": ".0f", "train_loss": ".3f", "eval_seconds": ".1f"}
+
+
+def _setting(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e-2 and value else f"{value:.3f}"
+        return f"{value:g}"
     return esc(" ".join(map(str, value)) if isinstance(value, list) else value)
+
+
+def _cost(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    return "" if value is None else format(value, COST[key])
 
 
 def _metric_cell(row: dict[str, Any], name: str) -> str:
@@ -46,10 +54,9 @@ def results_table(rows: Sequence[dict[str, Any]], settings: Sequence[str], metri
     lines = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
     for row in rows:
         cells = [f"<td>{esc(row['point'])}</td>"]
-        cells += [f"<td>{_number(row.get(s))}</td>" for s in settings]
+        cells += [f"<td>{_setting(row.get(s))}</td>" for s in settings]
         cells += [_metric_cell(row, m) for m in metrics]
-        cells += [f'<td class="num">{_number(row.get(k))}</td>'
-                  for k in ("train_seconds", "tokens_per_s", "train_loss", "eval_seconds")]
+        cells += [f'<td class="num">{_cost(row, k)}</td>' for k in COST]
         lines.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join(lines) + "</table>"
 

@@ -194,7 +194,7 @@ def _evaluate(evaluator: Any, options: Any, model: Any, tokenizer: Any, records:
     folder = _folder(m.folder / "decode", d.id)
     folder.mkdir(parents=True, exist_ok=True)
     tick = time.perf_counter()
-    scores = evaluator.score(model, tokenizer, records, d.generation, options, folder)
+    scores = evaluator.score(model, tokenizer, records, d.generation, options, folder, config.batch_size)
     seconds = time.perf_counter() - tick
     _write_json(folder / SCORES, scores)
     point = f"{m.point.id if m.point else 'base'}/{d.id}"

@@ -28,8 +28,9 @@ class Evaluator(Protocol):
         ...
 
     def score(self, model: Any, tokenizer: Any, records: list[Any], settings: Any, options: Any,
-              folder: Path) -> dict[str, Any]:
-        """Generate with ``settings`` (GenerationSettings) and score; may write its outputs into ``folder``.
+              folder: Path, batch_size: int = 16) -> dict[str, Any]:
+        """Generate with ``settings`` (GenerationSettings), ``batch_size`` prompts at a time, and score; may
+        write its outputs (``pred.jsonl``) into ``folder``.
 
         Returns:
             ``{"metrics": {name: Metric}, ...}``: anything else in it (per-item rows) is kept in

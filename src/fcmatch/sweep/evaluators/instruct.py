@@ -4,44 +4,22 @@ Prompts are the training task's own (``fcmatch.tasks.TASKS[task].prompt_text``: 
 ``instruct``, the chat template for ``instruct-chat``), so a tuned model sees at inference what it was trained
 on. Responses come from :func:`fcmatch.instruct.generate.generate_responses` and are scored by
 :func:`fcmatch.evaluate.text_metrics.score_texts` (BLEU, ROUGE, BERTScore, exact match, token F1, each with a
-bootstrap interval); :func:`fcmatch.evaluate.text_metrics.compare` tests tuned against base.
+bootstrap interval) under the options of ``fcmatch score``; :func:`fcmatch.evaluate.text_metrics.compare` tests
+tuned against base.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fcmatch.config import setting
-
-
-@dataclass
-class InstructOptions:
-    """How a sweep scores responses (the sweep file's ``eval:`` keys for the instruct tasks)."""
-
-    bertscore: bool = True
-    """Include BERTScore (loads the embedded MiniLM encoder, a few seconds per point)."""
-    bertscore_model: str | None = None
-    """Local encoder folder for BERTScore; unset = the embedded all-MiniLM-L6-v2."""
-    resamples: int = setting(1000, minimum=0)
-    """Bootstrap resamples of the test records for the 95% intervals (0 = no intervals)."""
-    seed: int = 0
-    """Bootstrap seed; every point is resampled on the same draws."""
-
-
-def generate(model: Any, tokenizer: Any, prompts: list[str], settings: Any) -> list[str]:
-    """One response per prompt, through the instruction study's generation."""
-    from fcmatch.instruct.generate import generate_responses
-
-    return generate_responses(model, tokenizer, prompts, settings)
+from fcmatch.instruct.config import ScoreOptions
 
 
 class InstructEvaluator:
-    """Text metrics of the responses to a test file's instructions."""
+    """Text metrics of the responses to a test file's instructions; options are ``fcmatch score``'s."""
 
-    options = InstructOptions
+    options = ScoreOptions
 
     def __init__(self, task: str = "instruct") -> None:
         """``task``: the name in :data:`fcmatch.tasks.TASKS` whose prompts and references are used."""
@@ -57,31 +35,37 @@ class InstructEvaluator:
         records = self._task().read_records(path)
         return records[:limit] if limit else records
 
-    def score(self, model: Any, tokenizer: Any, records: list[Any], settings: Any, options: InstructOptions,
-              folder: Path) -> dict[str, Any]:
-        """Generate, write ``responses.jsonl`` into ``folder``, score.
+    def score(self, model: Any, tokenizer: Any, records: list[Any], settings: Any, options: ScoreOptions,
+              folder: Path, batch_size: int = 16) -> dict[str, Any]:
+        """Generate, write ``pred.jsonl`` (``fcmatch generate``'s format) into ``folder``, score.
 
         Returns:
-            :func:`fcmatch.evaluate.text_metrics.score_texts`'s result: ``{"metrics", "items", ...}``.
+            :func:`fcmatch.evaluate.text_metrics.score_texts`'s result (``{"metrics", "items", ...}``), the
+            record's id in each item.
         """
+        import json
+
         from fcmatch.data.formats import atomic_write
         from fcmatch.evaluate.text_metrics import score_texts
+        from fcmatch.instruct.generate import generate_responses, prediction_row
 
         task = self._task()
         prompts = [task.prompt_text(record, tokenizer) for record in records]
         references = [task.reference(record) for record in records]
-        responses = generate(model, tokenizer, prompts, settings)
-        with atomic_write(folder / "responses.jsonl") as handle:
-            for record, response, reference in zip(records, responses, references, strict=True):
-                row = {"id": getattr(record, "id", ""), "response": response, "reference": reference}
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return score_texts(responses, references, bertscore_model=options.bertscore_model,
-                           bootstrap=options.resamples, seed=options.seed, with_bertscore=options.bertscore)
+        responses = generate_responses(model, tokenizer, prompts, settings, batch_size)
+        rows = [prediction_row(i, *triple) for i, triple in enumerate(zip(records, responses, references, strict=True))]
+        with atomic_write(folder / "pred.jsonl") as handle:
+            handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        result = score_texts(responses, references, bertscore_model=options.bertscore_model,
+                             bootstrap=options.bootstrap, seed=options.bootstrap_seed, with_bertscore=options.bertscore)
+        for item, row in zip(result["items"], rows, strict=True):
+            item["id"] = row["id"]
+        return result
 
-    def compare(self, base: dict[str, Any], tuned: dict[str, Any], options: InstructOptions) -> dict[str, dict[str, float]]:
+    def compare(self, base: dict[str, Any], tuned: dict[str, Any], options: ScoreOptions) -> dict[str, dict[str, float]]:
         """Paired bootstrap interval and permutation p-value of every metric, tuned - base."""
         from fcmatch.evaluate.text_metrics import compare
 
-        result = compare(base, tuned, resamples=options.resamples or 1000, seed=options.seed)
+        result = compare(base, tuned, resamples=options.bootstrap or 1000, seed=options.bootstrap_seed)
         return {name: {k: m[k] for k in ("difference", "ci_low", "ci_high", "p_value")}
                 for name, m in result["metrics"].items()}
