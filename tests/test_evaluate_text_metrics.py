@@ -91,6 +91,9 @@ def test_corpus_bleu_pools_counts_and_equals_sacrebleu():
     refs = ["the cat sat on the mat", "hello there world", "x y z w v", "nothing alike here", "an empty one"]
     stats = bleu_statistics(hyps, refs)
     assert corpus_bleu(stats.sum(axis=0))[0] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score / 100)
+    sentences = [i["bleu_sentence"] for i in score_texts(hyps, refs, with_bertscore=False, bootstrap=0)["items"]]
+    assert sentences == pytest.approx([min(1.0, sacrebleu.sentence_bleu(h, [r]).score / 100)
+                                       for h, r in zip(hyps, refs, strict=True)])
 
 
 def test_identical_short_strings_score_full_bleu():

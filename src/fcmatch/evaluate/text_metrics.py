@@ -303,15 +303,18 @@ def bleu_statistics(preds: Sequence[str], golds: Sequence[str]) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(len(rows), 10)
 
 
-def corpus_bleu(sums: np.ndarray, n: int = 0) -> np.ndarray:
+def corpus_bleu(sums: np.ndarray, n: int = 0, effective_order: bool = False) -> np.ndarray:
     """Corpus BLEU / 100 from summed :func:`bleu_statistics`, one per row of ``sums`` (a
     :data:`fcmatch.evaluate.bootstrap.Statistic`; ``n`` is unused). sacrebleu's own ``compute_bleu``, with
-    the exponential smoothing ``corpus_bleu`` uses, so the value equals ``sacrebleu.corpus_bleu``'s."""
+    the exponential smoothing ``corpus_bleu`` uses, so the value equals ``sacrebleu.corpus_bleu``'s; with
+    ``effective_order`` (n-gram orders the text is too short for are left out), one pair's row gives
+    ``sacrebleu.sentence_bleu``'s."""
     from sacrebleu.metrics import BLEU
 
     out = []
     for row in np.rint(np.atleast_2d(sums)).astype(int).tolist():
-        score = BLEU.compute_bleu(row[2:6], row[6:10], row[0], row[1], smooth_method="exp").score
+        score = BLEU.compute_bleu(row[2:6], row[6:10], row[0], row[1], smooth_method="exp",
+                                  effective_order=effective_order).score
         out.append(min(1.0, score / 100.0))  # exp/log round trip: 100.00000000000004 for identical strings
     return np.array(out)
 
@@ -372,7 +375,8 @@ def score_texts(
         raise ValueError("no predictions to score")
     preds, golds = list(predictions), list(references)
     stats = bleu_statistics(preds, golds)
-    columns: dict[str, list[float]] = {"bleu_sentence": bleu(preds, golds)["sentences"]}
+    # sentence BLEU from the same counts: what sacrebleu.sentence_bleu gives, without tokenising twice
+    columns: dict[str, list[float]] = {"bleu_sentence": corpus_bleu(stats, effective_order=True).tolist()}
     rouges = rouge(preds, golds)
     for name in ROUGE_TYPES:
         columns[name] = [r[name]["f1"] for r in rouges]
