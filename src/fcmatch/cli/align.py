@@ -1,4 +1,5 @@
-"""``fcmatch align --data DIR``: cross-validated agreement of automatic measures with human verdicts.
+"""``fcmatch align --data DIR`` (or ``--study N --db URL``): cross-validated agreement of automatic
+measures with human verdicts, of a MATCH-layout folder or of a study in the web app's database.
 
 Flags come from :class:`fcmatch.judge.config.AlignConfig`.
 """
@@ -25,6 +26,11 @@ def _align(args: argparse.Namespace) -> int:
     from fcmatch.judge.config import AlignConfig
 
     config = from_args(AlignConfig, args)
-    result = align_study(config)
+    data = None
+    if config.study is not None:
+        from fcmatch.study.export import load_study
+
+        data = load_study(config.db, config.study)
+    result = align_study(config, data)
     print(json.dumps(result) if config.json else format_alignment(result))
     return 0

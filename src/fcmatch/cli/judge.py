@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     report = cmds.add_parser("report", help="HTML report: BT scores, reliability, measure alignment",
                              description="Writes the HTML page and the resolved config beside it (<name>.config.yaml).")
     add_arguments(report, JudgeReportConfig)
+    # `fcmatch judge report DIR` as before: the folder may also come first, without --data
+    report.add_argument("data", nargs="?", default=argparse.SUPPRESS, metavar="DIR", help="same as --data DIR")
     report.set_defaults(func=_report)
 
     scores = cmds.add_parser("scores", help="Bradley-Terry (Davidson) scores, SEs and Elo per item, plus reliability")
@@ -32,7 +34,12 @@ def _report(args: argparse.Namespace) -> int:
     from fcmatch.judge.report import judge_report
 
     config = from_args(JudgeReportConfig, args)
-    judge_report(config)
+    data = None
+    if config.study is not None:
+        from fcmatch.study.export import load_study
+
+        data = load_study(config.db, config.study)
+    judge_report(config, data)
     print(f"wrote {config.out}")
     return 0
 

@@ -161,11 +161,12 @@ def cross_validate(tables: dict[str, SentenceTable], measure: Measure) -> dict[s
     }
 
 
-def align(data_dir: str | os.PathLike, measures: list[str] | None = None) -> dict[str, Any]:
+def align(data_dir: str | os.PathLike | JudgementData, measures: list[str] | None = None) -> dict[str, Any]:
     """Cross-validated alignment of automatic measures with the human verdicts of a study.
 
     Args:
-        data_dir: a folder with the layout of ../shared/data/match.
+        data_dir: a folder with the layout of ../shared/data/match, or a study already read
+            (e.g. from the web app's database by :func:`fcmatch.study.export.load_study`).
         measures: names in :data:`fcmatch.judge.measures.MEASURES`; default all.
 
     Returns:
@@ -180,7 +181,7 @@ def align(data_dir: str | os.PathLike, measures: list[str] | None = None) -> dic
     unknown = [m for m in names if m not in MEASURES]
     if unknown:
         raise ValueError(f"unknown measure(s) {unknown}; choose from {', '.join(MEASURES)}")
-    data = read_match_study(data_dir)
+    data = data_dir if isinstance(data_dir, JudgementData) else read_match_study(data_dir)
     out: dict[str, Any] = {}
     for name in names:
         measure = MEASURES[name]
@@ -190,13 +191,17 @@ def align(data_dir: str | os.PathLike, measures: list[str] | None = None) -> dic
     return {"default": DEFAULT_MEASURE, "measures": out}
 
 
-def align_study(config: AlignConfig) -> dict[str, Any]:
+def align_study(config: AlignConfig, data: JudgementData | None = None) -> dict[str, Any]:
     """Run ``fcmatch align``: :func:`align`, and with ``config.out`` the result as JSON there, config beside it.
+
+    Args:
+        config: the command's settings.
+        data: the study, when the caller read it (``--study``); None reads ``config.data``.
 
     Raises:
         ValueError, FileNotFoundError: as :func:`align`.
     """
-    result = align(config.data, config.measures or None)
+    result = align(data if data is not None else config.data, config.measures or None)
     if config.out is not None:
         with atomic_write(config.out) as handle:
             json.dump(result, handle, indent=1)

@@ -8,15 +8,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fcmatch.config import check, setting
+from fcmatch.config import ConfigError, check, setting
+from fcmatch.store.engine import DEFAULT_DB_URL
+
+
+def _one_source(config: AlignConfig | JudgeReportConfig) -> None:
+    if bool(config.data) == (config.study is not None):
+        raise ConfigError("give either --data DIR (a MATCH-layout folder) or --study N (a study in --db), not both")
 
 
 @dataclass
 class AlignConfig:
     """Cross-validated agreement of automatic measures with the human verdicts of a study."""
 
-    data: str = setting("", required=True, metavar="DIR")
-    """Study folder with the layout of ../shared/data/match."""
+    data: str = setting("", metavar="DIR")
+    """Study folder with the layout of ../shared/data/match (or a `fcmatch study export` folder)."""
+    study: int | None = setting(None, metavar="N")
+    """Instead of --data: the id of a study in the web app's database (see `fcmatch study list`)."""
+    db: str = setting(DEFAULT_DB_URL, metavar="URL")
+    """SQLAlchemy URL of the web app's database, read with --study."""
     measures: list[str] = setting(default_factory=list, flag="--measure", repeat=True, metavar="NAME")
     """Measure name from fcmatch.judge.measures.MEASURES (repeatable); none given = every measure."""
     json: bool = False
@@ -27,13 +37,20 @@ class AlignConfig:
     def __post_init__(self) -> None:
         check(self)
 
+    def validate(self) -> None:
+        _one_source(self)
+
 
 @dataclass
 class JudgeReportConfig:
     """An HTML report of a study: Bradley-Terry scores, reliability and measure alignment."""
 
-    data: str = setting("", positional=True)
-    """Study folder with the layout of ../shared/data/match."""
+    data: str = setting("", metavar="DIR")
+    """Study folder with the layout of ../shared/data/match (also given as the first argument)."""
+    study: int | None = setting(None, metavar="N")
+    """Instead of a folder: the id of a study in the web app's database (see `fcmatch study list`)."""
+    db: str = setting(DEFAULT_DB_URL, metavar="URL")
+    """SQLAlchemy URL of the web app's database, read with --study."""
     out: str = setting("judge-report.html", metavar="FILE")
     """HTML file to write; this config goes beside it as <name>.config.yaml."""
     measures: list[str] = setting(default_factory=list, flag="--measure", repeat=True, metavar="NAME")
@@ -41,6 +58,9 @@ class JudgeReportConfig:
 
     def __post_init__(self) -> None:
         check(self)
+
+    def validate(self) -> None:
+        _one_source(self)
 
 
 @dataclass

@@ -82,13 +82,17 @@ def _markdown_table(markdown: str) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_report(data_dir: str | os.PathLike, out: str | os.PathLike, measures: list[str] | None = None) -> dict[str, Any]:
+def write_report(
+    data_dir: str | os.PathLike | JudgementData, out: str | os.PathLike, measures: list[str] | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
     """Write the HTML report of the study in ``data_dir`` to ``out``.
 
     Args:
-        data_dir: a folder with the layout of ../shared/data/match.
+        data_dir: a folder with the layout of ../shared/data/match, or a study already read.
         out: the ``.html`` file to write (parent folders are created).
         measures: measures for the alignment table; default all of :data:`MEASURES`.
+        label: what the page calls the study; default the folder's path.
 
     Returns:
         ``{"reliability": ..., "alignment": ...}``, the figures shown.
@@ -96,16 +100,16 @@ def write_report(data_dir: str | os.PathLike, out: str | os.PathLike, measures: 
     import matplotlib
 
     matplotlib.use("Agg")
-    data = read_match_study(data_dir)
+    data = data_dir if isinstance(data_dir, JudgementData) else read_match_study(data_dir)
     fitted = fit_per_sentence(data.judgements, sorted(data.items))
     reliability = study_reliability(data)
-    alignment = align(data_dir, measures)
+    alignment = align(data, measures)
     default = MEASURES[DEFAULT_MEASURE]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>fcmatch judgement report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}</style></head><body>
 <h1>Comparative judgement report</h1>
-<p>{html.escape(str(data_dir))}: {len(data.sentences)} sentences, {len(data.items)} items,
+<p>{html.escape(label or str(data_dir))}: {len(data.sentences)} sentences, {len(data.items)} items,
 {len(data.judgements)} judgements ({sum(c.verdict == "tie" for c in data.judgements)} ties),
 {len(data.reliability)} reliability judgements.</p>
 <h2>Bradley-Terry scores (Davidson ties, per sentence)</h2>{_bt_figure(data, fitted)}
@@ -120,12 +124,17 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}</s
     return {"reliability": reliability, "alignment": alignment}
 
 
-def judge_report(config: JudgeReportConfig) -> dict[str, Any]:
+def judge_report(config: JudgeReportConfig, data: JudgementData | None = None) -> dict[str, Any]:
     """Run ``fcmatch judge report``: :func:`write_report` with ``config``, the config saved beside the page.
+
+    Args:
+        config: the command's settings.
+        data: the study, when the caller read it (``--study``); None reads ``config.data``.
 
     Returns:
         :func:`write_report`'s figures.
     """
-    figures = write_report(config.data, config.out, config.measures or None)
+    label = f"study {config.study} of {config.db}" if data is not None else None
+    figures = write_report(data if data is not None else config.data, config.out, config.measures or None, label)
     save_beside(config, config.out)
     return figures
