@@ -97,7 +97,7 @@ def test_corpus_bleu_pools_counts_and_equals_sacrebleu():
 
 
 def test_identical_short_strings_score_full_bleu():
-    # NLTK's unsmoothed sentence_bleu on raw strings gives identical one-word answers ~1.6e-231
+    # NLTK 3.10's unsmoothed sentence_bleu([['Paris']], ['Paris']) is 1.8e-231
     out = score_texts(["Paris", "yes", "it is a cat"], ["Paris", "yes", "it is a cat"], with_bertscore=False,
                       bootstrap=50)
     assert [i["bleu_sentence"] for i in out["items"]] == [1.0, 1.0, 1.0]

@@ -8,8 +8,9 @@ identical strings score 1.0, sacrebleu's 100).
 
 - BLEU: sacrebleu, corpus level and sentence level, with sacrebleu's own ``13a`` tokeniser (it splits
   ``->`` and ``(+)`` into punctuation tokens, so the sign is a token of its own). Feeding untokenised
-  strings to a word-level BLEU, as the MATCH study did, turns ``yield (+)`` into one opaque token; feeding
-  them to NLTK's ``sentence_bleu`` unsmoothed scores identical strings of under four words ~1e-231.
+  strings to a word-level BLEU, as the MATCH study did, turns ``yield (+)`` into one opaque token; NLTK's
+  unsmoothed ``sentence_bleu`` scores an identical one-word answer 1.8e-231 (two words 1.5e-154), where
+  sacrebleu's sentence BLEU, with effective order, gives 1.
 - ROUGE: rouge-score's F-measure, called as ``score(target=gold, prediction=pred)`` (the original
   study swapped them, which swaps ROUGE precision and recall). For causal maps, rouge-score's default
   tokeniser would drop every non-alphanumeric character, so ``(+)`` and ``(-)`` would vanish; the same
@@ -223,6 +224,8 @@ def text_metrics(
 
 # --- free text: the instruction study --------------------------------------------------------------------
 
+_PUNCTUATION = frozenset(string.punctuation)
+
 
 def normalize_answer(text: str) -> str:
     """SQuAD's answer normalisation: lower-case, drop punctuation, drop the articles a/an/the, collapse spaces.
@@ -231,9 +234,6 @@ def normalize_answer(text: str) -> str:
     """
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
     return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
-
-
-_PUNCTUATION = frozenset(string.punctuation)
 
 
 def normalized_exact_match(preds: Sequence[str], golds: Sequence[str]) -> list[float]:
