@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import fcmatch.models
 from fcmatch.models import cpu_flags
-from fcmatch.train import kernels
+from fcmatch.train.cpu import kernels
 
 LENGTHS = [130, 184, 97, 160, 171, 112, 208, 136]
 HEADS, KV_HEADS, DIM, SCALE = 9, 3, 64, 0.125

@@ -7,8 +7,11 @@ import copy
 import pytest
 import torch
 
-from fcmatch.train import fastlora, kernels, llama
-from fcmatch.train.fastlora import FastDropout, _GroupedLora, _LoraLinear, _SwiGLULora, drop_positions, speed_up_lora
+from fcmatch.train.cpu import attention, fastlora, kernels, llama, swiglu
+from fcmatch.train.cpu.dropout import FastDropout, drop_positions
+from fcmatch.train.cpu.fastlora import _GroupedLora, _LoraLinear
+from fcmatch.train.cpu.patch import speed_up_lora
+from fcmatch.train.cpu.swiglu import _SwiGLULora
 
 
 @pytest.fixture(autouse=True, params=["c-kernels", "torch-ops"])
@@ -297,13 +300,15 @@ def test_fused_lora_falls_back_when_adapters_are_disabled(tiny_model_dir):
 def test_training_methods_use_the_fast_paths(tiny_model_dir, method):
     from transformers import AutoModelForCausalLM
 
+    from fcmatch.train import cpu
     from fcmatch.train.config import TrainConfig
-    from fcmatch.train.fastlora import FastDropout
     from fcmatch.train.methods import METHODS
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
     config = TrainConfig(model=str(tiny_model_dir), method=method, train_file="x.jsonl", lora_dropout=0.05)
     prepared = METHODS[method].prepare(model, config)
+    assert not any(isinstance(m, FastDropout) for m in prepared.modules())  # the methods are plain peft
+    cpu.prepare(prepared, config)
     assert any(isinstance(m, FastDropout) for m in prepared.modules())
     fused = sum(type(m).__name__ == "FusedLoraLinear" for m in prepared.modules())
     assert fused > 0  # DoRA layers keep the class too; their forward falls back to peft's variant path
@@ -328,15 +333,16 @@ def test_fused_mlp_matches_the_unfused_layers(tiny_model_dir, dropout, rank, mon
     gradients and the register-summed dropout correction."""
     from conftest import assert_same_training_step
 
-    monkeypatch.setattr(fastlora, "_project", lambda x, layers: tuple(layer(x) for layer in layers))  # no grouping
+    for module in (swiglu, attention):  # no grouping
+        monkeypatch.setattr(module, "_project", lambda x, layers: tuple(layer(x) for layer in layers))
     reference = _peft_model(tiny_model_dir, dropout, rank)
     speed_up_lora(reference)
     for module in reference.modules():  # the reference keeps the per-layer functions only
-        if isinstance(module, fastlora._FusedSwiGLU):
+        if isinstance(module, swiglu._FusedSwiGLU):
             module.__class__ = type(module).__mro__[2]
     fused = copy.deepcopy(reference)
     counts = speed_up_lora(fused)
-    assert counts["mlp"] == 2 and not any(isinstance(m, fastlora._FusedSwiGLU) for m in reference.modules())
+    assert counts["mlp"] == 2 and not any(isinstance(m, swiglu._FusedSwiGLU) for m in reference.modules())
     assert_same_training_step(reference, fused, torch.randint(0, 200, (2, 13)), seed=5)
 
 
@@ -345,14 +351,14 @@ def test_fused_mlp_keeps_two_intermediate_tensors(tiny_model_dir):
 
     model = _peft_model(tiny_model_dir, 0.1)
     speed_up_lora(model)
-    mlp = next(m for m in model.modules() if isinstance(m, fastlora._FusedSwiGLU))
+    mlp = next(m for m in model.modules() if isinstance(m, swiglu._FusedSwiGLU))
     width = mlp.down_proj.in_features
     ids = torch.randint(0, 200, (1, 17))
     model.train()
 
     def kept_of_width(fuse: bool) -> int:
         for module in model.modules():
-            if isinstance(module, fastlora._FusedSwiGLU) and not fuse:
+            if isinstance(module, swiglu._FusedSwiGLU) and not fuse:
                 module.__class__ = type(module).__mro__[2]
         if fuse:
             speed_up_lora(model)
@@ -367,7 +373,7 @@ def test_fused_mlp_keeps_two_intermediate_tensors(tiny_model_dir):
             model(input_ids=ids, labels=ids)
         return len(seen)
 
-    layers = sum(isinstance(m, fastlora._FusedSwiGLU) for m in model.modules())
+    layers = sum(isinstance(m, swiglu._FusedSwiGLU) for m in model.modules())
     assert kept_of_width(fuse=False) == 4 * layers
     assert kept_of_width(fuse=True) == 2 * layers
 

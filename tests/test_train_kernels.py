@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from fcmatch.models import cpu_flags
-from fcmatch.train import kernels
+from fcmatch.train.cpu import kernels
 
 needs_kernels = pytest.mark.skipif(kernels.library() is None, reason="the C kernels could not be built here")
 
@@ -171,6 +171,16 @@ def test_drop_positions_in_segments_keep_the_law_and_ignore_the_thread_count(mon
     assert not torch.equal(first, second)  # segments draw from different streams
 
 
+@needs_kernels
+def test_loading_the_kernels_keeps_denormals_and_records_the_build():
+    """Built without -ffast-math: GCC before 13 links a shared library built with it to code that turns on
+    flush-to-zero for the whole process when it loads, and a float32 1e-39 then read as 0 in torch too."""
+    library = kernels.library()
+    assert float(torch.tensor([1e-39]) * 1.0) > 0
+    assert library.build is None or ("-ffast-math" not in library.build["flags"] and "-O3" in library.build["flags"])
+    assert library.isa in ("avx512f", "avx2", "avx", "sse2", "neon", "generic")
+
+
 def test_kernels_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("FCMATCH_KERNELS", "0")
     kernels.library.cache_clear()
@@ -185,7 +195,7 @@ def test_a_failing_compiler_falls_back_with_a_warning(monkeypatch, tmp_path, cap
     monkeypatch.setenv("CC", "false")
     kernels.library.cache_clear()
     try:
-        with caplog.at_level(logging.WARNING, logger="fcmatch.train.kernels"):
+        with caplog.at_level(logging.WARNING, logger="fcmatch.train.cpu.kernels"):
             assert kernels.library() is None
         assert "kernels are unavailable" in caplog.text and "false failed on" in caplog.text
         assert not list((tmp_path / "kernels").glob("*"))  # no half-written library left behind
@@ -210,8 +220,9 @@ def test_lora_models_get_the_fused_norms_and_rotary_embedding(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     from conftest import assert_same_training_step
-    from fcmatch.train.fastlora import _FusedRotaryAttention, speed_up_lora
-    from fcmatch.train.llama import FusedRMSNorm
+    from fcmatch.train.cpu.attention import _FusedRotaryAttention
+    from fcmatch.train.cpu.llama import FusedRMSNorm
+    from fcmatch.train.cpu.patch import speed_up_lora
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
@@ -238,7 +249,7 @@ class _Packed(torch.nn.Module):
         self.inner, self.positions, self.sdpa_only = inner, positions, sdpa_only
 
     def forward(self, input_ids, labels, use_cache):
-        from fcmatch.train import attention
+        from fcmatch.train.cpu import attention
 
         kernel = attention._kernel_attention
         if self.sdpa_only:
@@ -256,7 +267,9 @@ def _lora_pair(folder):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from fcmatch.train import attention, fastlora
+    from fcmatch.train import attention
+    from fcmatch.train.cpu import attention as cpu_attention
+    from fcmatch.train.cpu import patch
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa")
@@ -264,7 +277,8 @@ def _lora_pair(folder):
                                                  task_type="CAUSAL_LM", init_lora_weights=False))
     assert attention.enable(reference)
     fused = copy.deepcopy(reference)
-    fastlora.speed_up_lora(fused)
+    patch.speed_up_lora(fused)
+    assert cpu_attention.enable(fused)
     return reference, fused
 
 
@@ -273,7 +287,7 @@ def test_fused_rotary_attention_matches_on_packed_rows(tiny_model_dir, monkeypat
     """Two examples packed in one row (position ids restart, packed attention): the fused rotary layers give the
     same loss and adapter gradients as transformers' attention, and every layer takes the fused path."""
     from conftest import assert_same_training_step
-    from fcmatch.train import llama
+    from fcmatch.train.cpu import llama
 
     reference, fused = _lora_pair(tiny_model_dir)
     calls = []
@@ -292,7 +306,7 @@ def test_rotary_works_in_place_and_matches_transformers():
     backward gives transformers' input gradient."""
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
-    from fcmatch.train.llama import Rotary
+    from fcmatch.train.cpu.llama import Rotary
 
     torch.manual_seed(0)
     batch, tokens, heads, dim = 1, 7, 3, 64
@@ -421,7 +435,7 @@ def _check_attention_kernel(heads: int, kv_heads: int, query_scale: float = 1.0)
 def test_packed_attention_uses_the_kernel_for_head_size_64(monkeypatch):
     """Two rows cut at different places, in the model's memory layout: the kernel path gives sdpa's values and
     gradients and returns the (rows, T, heads, d) layout; dropout in training and other head sizes take sdpa."""
-    from fcmatch.train import attention
+    from fcmatch.train.cpu import attention
 
     calls = []
     apply = attention._PackedCausalAttention.apply
@@ -454,7 +468,7 @@ def test_model_with_head_size_64_trains_the_same_through_the_attention_kernel(tm
     """A tiny Llama with SmolLM2's head size, two examples packed in one row: the same loss and adapter gradients
     with the attention kernel as with sdpa per example, and every layer takes the kernel."""
     from conftest import assert_same_training_step, build_tiny_model
-    from fcmatch.train import attention
+    from fcmatch.train.cpu import attention
 
     reference, fused = _lora_pair(build_tiny_model(tmp_path / "tiny64", hidden=128, heads=2, kv_heads=1))
     calls = []

@@ -13,8 +13,8 @@ from fcmatch import upstream
 from fcmatch.extract import GenerationSettings, chat_prompt, generate_batch
 from fcmatch.models import load
 from fcmatch.tasks.causal import prompt_messages
-from fcmatch.train import kernels, llama
-from fcmatch.train.fastlora import speed_up_lora
+from fcmatch.train.cpu import kernels, llama
+from fcmatch.train.cpu.patch import speed_up_lora
 
 
 def _peft_model(tiny_model_dir, dropout: float = 0.0):
@@ -144,7 +144,7 @@ def test_an_unknown_upstream_attention_keeps_transformers_forward(tiny_model_dir
     """A release whose attention forward takes other arguments gets no rotary fast path, with a warning naming it."""
     from transformers.models.llama.modeling_llama import LlamaAttention
 
-    from fcmatch.train import fastlora
+    from fcmatch.train.cpu import patch
 
     original = LlamaAttention.forward
 
@@ -153,7 +153,7 @@ def test_an_unknown_upstream_attention_keeps_transformers_forward(tiny_model_dir
                         **kwargs)
 
     monkeypatch.setattr(LlamaAttention, "forward", renamed)
-    monkeypatch.setattr(fastlora, "_WARNED", set())
+    monkeypatch.setattr(patch, "_WARNED", set())
     assert not llama.known_attention(LlamaAttention)
     model = _peft_model(tiny_model_dir)
     with pytest.warns(UserWarning, match="LlamaAttention"):

@@ -4,15 +4,9 @@ With packing, transformers' sdpa path builds a (rows x 1 x T x T) block-diagonal
 query against every key of the row: for 8 examples of ~130 tokens that is 8x the useful attention FLOPs
 plus the mask itself (about a fifth of a SmolLM2 training step on CPU). This implementation, registered
 in transformers' ``AttentionInterface``, cuts each row at the positions where ``position_ids`` restart and
-runs causal attention per example. Padded rows (an attention mask present) go to the stock sdpa function.
-
-On CPU with fcmatch's C kernels (fp32, head size 64, no attention dropout) all examples of all rows run in one
-call each way (``_PackedCausalAttention``): 8 query rows at a time against the example's keys, causal to the
-row, with the probabilities recomputed in backward from each row's log-sum-exp. Forward and backward of 8
-examples of 64-300 tokens took 7.6 ms against 17.1 ms for torch's CPU flash kernel called per example. It
-writes the output in the (tokens, heads, 64) layout the output projection reads, so nothing is copied and the
-projection keeps the very tensor attention keeps for backward. Elsewhere: ``F.scaled_dot_product_attention``
-per example.
+runs ``F.scaled_dot_product_attention`` per example. Padded rows (an attention mask present) go to the stock
+sdpa function. On a CPU the fast path replaces it with one C kernel call for all examples
+(``fcmatch.train.cpu.attention``).
 """
 
 from __future__ import annotations
@@ -22,53 +16,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from fcmatch.train import kernels
-
 NAME = "fcmatch_packed"
 
 
-def _segments(position_ids: torch.Tensor) -> list[tuple[int, int]]:
+def segments(position_ids: torch.Tensor) -> list[tuple[int, int]]:
     """[start, end) of each packed example in a row, from where the positions stop counting up by one."""
     pos = position_ids.reshape(-1)
     cuts = torch.nonzero(pos[1:] - pos[:-1] != 1).flatten().add(1).tolist()
     bounds = [0, *cuts, pos.numel()]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
-class _PackedCausalAttention(torch.autograd.Function):
-    """Causal attention within packed examples in one C call each way; (tokens, heads, 64) layout."""
-
-    @staticmethod
-    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bounds: torch.Tensor,
-                scale: float) -> torch.Tensor:
-        out, lse = kernels.attention(q, k, v, bounds, scale)
-        ctx.save_for_backward(q, k, v, out, lse, bounds)
-        ctx.scale = scale
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        q, k, v, out, lse, bounds = ctx.saved_tensors
-        dq, dk, dv = kernels.attention_backward(grad.contiguous(), q, k, v, out, lse, bounds, ctx.scale)
-        return dq, dk, dv, None, None
-
-
-def _kernel_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, position_ids: torch.Tensor,
-                      scaling: float | None) -> torch.Tensor | None:
-    """(rows, T, heads, d) output of the C kernels for (rows, heads, T, d) inputs, or None where they do not apply."""
-    rows, heads, length, dim = query.shape
-    q, k, v = (x.transpose(1, 2) for x in (query, key, value))
-    if dim != kernels.ATTENTION_HEAD_DIM or heads % key.shape[1] or not kernels.usable(q, k, v):
-        return None
-    starts = []
-    for b in range(rows):
-        segments = _segments(position_ids[b if position_ids.shape[0] > 1 else 0])
-        starts.extend(b * length + s for s, _ in segments)
-    bounds = torch.tensor([*starts, rows * length], dtype=torch.int64)
-    out = _PackedCausalAttention.apply(q.reshape(rows * length, heads, dim), k.reshape(rows * length, -1, dim),
-                                       v.reshape(rows * length, -1, dim), bounds,
-                                       dim**-0.5 if scaling is None else scaling)
-    return out.view(rows, length, heads, dim)
 
 
 def packed_attention(
@@ -88,16 +44,12 @@ def packed_attention(
     if attention_mask is not None or position_ids is None or query.shape[2] != key.shape[2]:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
-    if not (module.training and dropout > 0):
-        out = _kernel_attention(query, key, value, position_ids, scaling)
-        if out is not None:
-            return out, None
     gqa = query.shape[1] != key.shape[1]
     rows = []
     for b in range(query.shape[0]):
         one = slice(b, b + 1)
         q, k, v = (query, key, value) if query.shape[0] == 1 else (query[one], key[one], value[one])
-        lengths = [e - s for s, e in _segments(position_ids[b if position_ids.shape[0] > 1 else 0])]
+        lengths = [e - s for s, e in segments(position_ids[b if position_ids.shape[0] > 1 else 0])]
         # split, not one slice per example: the backward of a slice writes a zero-filled gradient of the
         # whole row for each example (8 examples: 8 row-sized fills and adds per tensor per layer)
         parts = [

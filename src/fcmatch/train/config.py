@@ -1,33 +1,32 @@
 """The one typed configuration of a fine-tuning run: YAML file, ``--key value`` overrides, validation.
 
 Every field's one-line docstring (the string literal under it) doubles as the command line's ``--help``
-and as the config reference in docs/training.md (:func:`field_docs` extracts them).
+and as the config reference in docs/training.md (:func:`field_docs` extracts them). The docstrings, the type
+conversion and the YAML reading are ``fcmatch.config``'s; the train command keeps its own flags (every field as
+``--key value``, a bool flag alone meaning true) and its YAML-typed overrides (:func:`coerce`).
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
-import inspect
 import os
-import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from fcmatch.config import ConfigError, convert, read_values
+from fcmatch.config import field_docs as config_field_docs
 from fcmatch.models import DTYPES
+
+__all__ = ["ConfigError", "TrainConfig", "coerce", "field_docs", "from_dict", "load_config"]
 
 METHODS = ("lora", "qlora", "dora", "bitfit", "full")
 SCHEDULES = ("cosine", "linear", "constant")
 DISTRIBUTED = ("ddp", "fsdp")
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the key."""
+FAST_PATHS = ("auto", "off")  # fcmatch.train.cpu: auto = on when training on a CPU
 
 
 @dataclass
@@ -90,6 +89,8 @@ class TrainConfig:
     """Loss positions per LM-head chunk; bounds the logits held in memory to chunk x vocabulary (128 x 49k fp32: 25 MB)."""
     dtype: str = "auto"
     """Weights/compute dtype: auto (fp32 on CPU, bf16 on CUDA if supported), float32, bfloat16, float16 (autocast)."""
+    fast_paths: str = "auto"
+    """CPU fast path: auto (on when training on a CPU) or off (plain peft forward and backward, torch's allocator, no process-wide settings). See docs/training.md."""
     num_threads: int = 0
     """CPU threads for torch (0 = physical cores / processes)."""
     distributed: str = "ddp"
@@ -129,6 +130,8 @@ class TrainConfig:
             raise ConfigError(f"dtype={self.dtype!r}: choose one of {', '.join(DTYPES)}")
         if self.distributed not in DISTRIBUTED:
             raise ConfigError(f"distributed={self.distributed!r}: choose one of {', '.join(DISTRIBUTED)}")
+        if self.fast_paths not in FAST_PATHS:
+            raise ConfigError(f"fast_paths={self.fast_paths!r}: choose one of {', '.join(FAST_PATHS)}")
         if not self.train_file:
             raise ConfigError("train_file is required")
         if not self.output_dir:
@@ -174,18 +177,12 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-@functools.cache
 def field_docs() -> dict[str, str]:
     """Field name -> its one-line docstring, read from this class's source."""
-    tree = ast.parse(inspect.getsource(TrainConfig))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = str(nxt.value.value)  # type: ignore[union-attr]
-    return docs
+    return config_field_docs(TrainConfig)
 
 
+@functools.cache
 def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
 
@@ -193,62 +190,26 @@ def _field_types() -> dict[str, Any]:
 def coerce(key: str, value: Any) -> Any:
     """Convert a YAML or command-line value to the type of field ``key``.
 
+    Command-line text is read as YAML first, so "true", "3", "1e-4" and "[q_proj, v_proj]" get their types; text for
+    a list field (and ``target_modules`` text with a comma) is split on commas.
+
     Raises:
         ConfigError: unknown key or a value of the wrong type, naming the key.
     """
-    types_ = _field_types()
-    if key not in types_:
-        raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(types_)}")
-    kind = types_[key]
+    kinds = _field_types()
+    if key not in kinds:
+        raise ConfigError(f"unknown config key {key!r}; known keys: {', '.join(kinds)}")
+    kind = kinds[key]
     if isinstance(value, str) and kind is not str:
-        # command-line strings: parse as YAML so "true", "3", "1e-4", "[q_proj, v_proj]" get their types
         value = yaml.safe_load(value) if value.strip() else value
-    if key == "target_modules" and isinstance(value, str) and "," in value:
+    if isinstance(value, str) and (typing.get_origin(kind) is list or (key == "target_modules" and "," in value)):
         value = [v.strip() for v in value.split(",") if v.strip()]
+    if kind is bool and not isinstance(value, bool):  # YAML has read "1", "yes" and "on" already; text is an error
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
     try:
-        return _as_type(kind, value)
+        return convert(kind, value)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{key}: {err}") from None
-
-
-def _as_type(kind: Any, value: Any) -> Any:
-    origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(kind):
-            try:
-                return _as_type(option, value)
-            except (TypeError, ValueError):
-                continue
-        raise ValueError(f"expected {kind}, got {value!r}")
-    if origin is list:
-        (item,) = typing.get_args(kind)
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
-        if not isinstance(value, list):
-            raise ValueError(f"expected a list, got {value!r}")
-        return [_as_type(item, v) for v in value]
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected an integer, got {value!r}")
-        return value
-    if kind is float:
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as text
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"expected a number, got {value!r}")
-        return float(value)
-    if kind is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ValueError(f"expected text, got {value!r}")
-        return str(value)
-    raise TypeError(f"unsupported field type {kind}")
 
 
 def from_dict(values: dict[str, Any], where: str = "config") -> TrainConfig:
@@ -272,17 +233,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: dict[str, Any]
         FileNotFoundError: no such config file.
         ConfigError: bad YAML, unknown keys, wrong types or contradictory settings.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such config file")
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: invalid YAML: {err}") from None
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys to values")
+    values = read_values(path) if path is not None else {}
     config = from_dict(values, str(path or "config"))
     for key, value in (overrides or {}).items():
         setattr(config, key, coerce(key, value))

@@ -23,7 +23,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from fcmatch.train import attention, checkpoint, distributed, manifest, memory
+from fcmatch.train import attention, checkpoint, cpu, distributed, manifest
 from fcmatch.train.config import ConfigError, TrainConfig
 from fcmatch.train.data import (
     Example,
@@ -90,7 +90,7 @@ def total_steps(config: TrainConfig, n_examples: int) -> int:
 
 
 def _dtype(config: TrainConfig, device: torch.device) -> torch.dtype:
-    """``auto``: ``default_dtype`` (fp32 on CPUs, whose fast paths in ``fastlora`` and the C kernels are fp32).
+    """``auto``: ``default_dtype`` (fp32 on CPUs, whose fast path, ``fcmatch.train.cpu``, is fp32).
 
     On a CPU with AMX a bf16 base takes peft's own layers: no faster on the whole step and 40% more memory
     (359 vs 357 tokens/s, 5.0 vs 3.6 GB peak on SmolLM2).
@@ -109,8 +109,9 @@ def _check_run_folder(run: Path, config: TrainConfig) -> Path | None:
         return None
     if saved.is_file():
         before = yaml.safe_load(saved.read_text())
+        defaults = TrainConfig().to_dict()  # a key the run's config lacks came later: the run had its default
         for key, value in config.to_dict().items():
-            if key not in RESUMABLE_CHANGES and before.get(key) != value:
+            if key not in RESUMABLE_CHANGES and before.get(key, defaults[key]) != value:
                 raise ConfigError(f"--resume: {key}={value!r} differs from the run's {before.get(key)!r} in {saved}")
     found = checkpoint.list_checkpoints(run)
     if not found:
@@ -167,7 +168,8 @@ def _export(run: Path, model: Any, tokenizer: Any, adapter: bool, state_dict: di
     return final
 
 
-def _load(config: TrainConfig, tokenizer: Any) -> Any:
+def _load(config: TrainConfig, tokenizer: Any, fast: bool) -> tuple[Any, dict[str, Any] | None]:
+    """The model ready to train, and what the CPU fast path applied to it (None: ``fast`` is off)."""
     from fcmatch.models import load
 
     method = METHODS[config.method]
@@ -186,6 +188,7 @@ def _load(config: TrainConfig, tokenizer: Any) -> Any:
     model.train()
     if config.packing:
         attention.enable(model)
+    applied = cpu.prepare(model, config) if fast else None
     if config.gradient_checkpointing:
         # transformers renamed it (activation_*), keeping the old name as a deprecated alias until v6
         if hasattr(model, "activation_checkpointing_enable"):
@@ -194,7 +197,7 @@ def _load(config: TrainConfig, tokenizer: Any) -> Any:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if config.distributed == "fsdp":
         model = distributed.shard(model)
-    return model
+    return model, applied
 
 
 def sft(config: TrainConfig) -> Path:
@@ -210,8 +213,9 @@ def sft(config: TrainConfig) -> Path:
     """
     config.validate()
     started = time.perf_counter()
-    memory.keep_freed_memory()
-    memory.use_malloc_allocator()
+    # process-wide settings first: torch reads THP_MEM_ALLOC_ENABLE at its first CPU allocation
+    fast = cpu.enabled(config.fast_paths, distributed.device())
+    setup = cpu.process_setup() if fast else None
     distributed.init()
     rank, world = distributed.rank(), distributed.world()
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
@@ -229,7 +233,7 @@ def sft(config: TrainConfig) -> Path:
                          config.max_length)
     val = tokenize_all(tokenizer, load_conversations(config.val_file, config.task), config.max_length) if config.val_file else []
     steps = total_steps(config, len(train))
-    model = _load(config, tokenizer)
+    model, applied = _load(config, tokenizer, fast)
     warmup = config.warmup_steps or int(config.warmup_ratio * steps)
     params = trainable_parameters(model)
     sharded = distributed.sharded(model)  # FSDP: params are DTensor shards
@@ -341,8 +345,8 @@ def sft(config: TrainConfig) -> Path:
             "wall_seconds": round(time.perf_counter() - started, 3),
             "peak_rss_mb": round(manifest.peak_rss_mb(), 1),
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-            "huge_pages": memory.huge_pages(),
-            "cpu_allocator": "fcmatch-malloc" if memory.malloc_allocator_installed() else "torch",
+            **cpu.process_state(),
+            "fast_paths": cpu.record(config.fast_paths, distributed.device(), setup, applied),
         }
         data_sha = data_hash(config.train_file, config.val_file)
         (run / "manifest.json").write_text(json.dumps(manifest.build(config.to_dict(), data_sha, extra), indent=2))

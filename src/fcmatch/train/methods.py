@@ -2,7 +2,8 @@
 
 Each method is a ``Method`` with the quantisation it asks the loader for, a ``prepare(model, config)``
 that returns the model with exactly the trainable parameters of the method, and whether the result is
-saved as a peft adapter (``RUN/adapter``) or as a full model (``RUN/model``).
+saved as a peft adapter (``RUN/adapter``) or as a full model (``RUN/model``). The models are peft's and
+transformers' own; on a CPU the training loop then hands them to the fast path (``fcmatch.train.cpu.prepare``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 from fcmatch.models import quiet_peft
 from fcmatch.train.config import ConfigError, TrainConfig
-from fcmatch.train.fastlora import speed_up_lora
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,6 @@ def _peft(model: Any, config: TrainConfig, dora: bool = False) -> Any:
     _freeze(model)
     with quiet_peft():
         model = get_peft_model(model, _lora_config(config, dora))
-    speed_up_lora(model)
     # adapter_config.json names the fcmatch model (e.g. "smollm2-135m-instruct"), which
     # fcmatch.models.load(RUN) resolves, rather than the cache folder it was loaded from
     model.peft_config["default"].base_model_name_or_path = config.model

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fcmatch.train import kernels
+from fcmatch.train.cpu import kernels
 
 
 def drop_positions(n: int, p: float, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -4,7 +4,7 @@
 a grouped LoRA projection reading it (``fastlora._GroupedLora``) can keep the norm's input, which the norm keeps
 anyway, and recompute the output in backward (``normed_source``). ``Rotary`` applies the rotary embedding of queries
 and keys in place, one pass each way. ``InPlaceResidual`` adds a decoder layer's residuals into its attention's and
-MLP's outputs. ``fastlora.speed_up_lora`` installs them.
+MLP's outputs. ``patch.speed_up_lora`` installs them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from fcmatch import upstream
-from fcmatch.train import kernels
+from fcmatch.train.cpu import kernels
 
 
 class _RMSNorm(torch.autograd.Function):
@@ -59,9 +59,9 @@ def runs_forward_of(module: nn.Module, reference: type) -> bool:
     return code is not None and code.co_code == want.co_code and code.co_names == want.co_names
 
 
-# The upstream forwards that the mixins here and in fastlora stand in for, as far as they have been checked: a
-# release whose signature or steps differ gets no fast path for that module (with a warning) instead of a mixin
-# that passes it arguments it no longer takes.
+# The upstream forwards that the fast path's mixins (here, in fastlora and in attention) stand in for, as far as
+# they have been checked: a release whose signature or steps differ gets no fast path for that module (with a
+# warning) instead of a mixin that passes it arguments it no longer takes.
 DECODER_PARAMETERS = {"self", "hidden_states", "attention_mask", "position_ids", "use_cache", "cache_position",
                       "position_embeddings", "**", *upstream.CACHE_NAMES}
 DECODER_STEPS = {"input_layernorm", "self_attn", "post_attention_layernorm", "mlp"}
@@ -78,7 +78,7 @@ def known_decoder_layer(cls: type) -> bool:
 
 def known_attention(cls: type) -> bool:
     """Whether ``cls.forward`` takes (hidden_states, position_embeddings, attention_mask, the KV cache, [cache_position],
-    **kwargs): what ``fastlora``'s rotary attention passes on when it falls back."""
+    **kwargs): what ``attention._FusedRotaryAttention`` passes on when it falls back."""
     parameters = upstream.forward_parameters(cls)
     return (parameters[:4] == ATTENTION_PARAMETERS and len(parameters) > 4 and parameters[4] in upstream.CACHE_NAMES
             and parameters[-1] == "**" and set(parameters[5:-1]) <= {"cache_position"})

@@ -3,7 +3,19 @@
  * makes GCC spill every operation to the stack, which ran the attention products about 17x slower. */
 #ifndef FCMATCH_KERNELS_VECTOR_H
 #define FCMATCH_KERNELS_VECTOR_H
+#include <math.h>
 #include <stdint.h>
+
+/* glibc's vector expf and log (libmvec, linked by kernels.py) for the `omp simd` loops that call them. glibc's
+ * math.h declares them so only under -ffast-math, which these kernels are no longer built with; libmvec's
+ * functions handle infinities and NaN as the scalar ones do. Elsewhere (-DFC_NO_MVEC) the loops call the
+ * scalar functions. */
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(__FAST_MATH__) && !defined(FC_NO_MVEC)
+#pragma omp declare simd notinbranch
+float expf(float);
+#pragma omp declare simd notinbranch
+double log(double);
+#endif
 
 #if defined(__AVX512F__)
 #define VW 16

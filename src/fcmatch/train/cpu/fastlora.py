@@ -1,6 +1,5 @@
-"""CPU fast paths for peft's LoRA layers: fused adapter layers that keep little for backward.
-
-Dropout (``fcmatch.train.dropout``): the dropped positions are drawn directly, as geometric gaps.
+"""Fused LoRA layers for peft's ``lora.Linear`` and ``Linear4bit`` on a CPU: one autograd function per layer (or per
+group of layers that read one input) that keeps little for backward.
 
 Fused layer. peft computes ``base(x) + lora_B(lora_A(dropout(x))) * scaling`` as separate autograd nodes: two
 extra passes over the (tokens x out) output per adapter, and for backward every adapter keeps its own
@@ -10,11 +9,10 @@ inside one ``addmm``, and backward keeps the input (shared by the adapters that 
 low-rank activations; the dropped input is rebuilt in backward for lora_A's gradient, and with the C kernels the
 drop positions are drawn again from their seed rather than kept. The base layer may be ``nn.Linear`` or
 bitsandbytes' 4-bit ``Linear4bit`` (QLoRA: its weight is dequantised again in backward, as bitsandbytes' own
-backward does). Values and gradients are those
-of peft's layer (tested). Layers it does not cover (DoRA and other variants, merged or disabled adapters,
-several active adapters, a LoRA bias, a trainable base, extra arguments, an input whose dtype differs from the
-adapter's, as with a bf16 base and peft's fp32 adapters on a GPU) take peft's own forward; non-CPU tensors
-over an ``nn.Linear`` take the same sum as one ``addmm`` with ``F.dropout``.
+backward does). Values and gradients are those of peft's layer (tested). Layers it does not cover (DoRA and other
+variants, merged or disabled adapters, several active adapters, a LoRA bias, a trainable base, extra arguments, an
+input whose dtype differs from the adapter's, as with a bf16 base and peft's fp32 adapters on a GPU) take peft's own
+forward; non-CPU tensors over an ``nn.Linear`` take the same sum as one ``addmm`` with peft's dropout.
 
 Grouped layers. With the C kernels, the adapters that read one input (q, k and v in a Llama attention, gate and up
 in its MLP) run as one function, ``_GroupedLora``: one product with the stacked A matrices, dropout as a sparse
@@ -22,36 +20,20 @@ correction of it (no dropped copy in forward or backward), and the input gradien
 autograd. Single layers with the kernels use the same correction for D(x) A^T and lora_A's gradient. When that
 input is the output of a fused RMSNorm, backward recomputes it from the norm's input instead of keeping it.
 
-Gated MLP. In a Llama-style MLP, ``down(silu(gate(x)) * up(x))``, the down layer's function also computes the
-gated product (``_SwiGLULora``): backward keeps gate(x) and up(x) and recomputes the rest, instead of the four
-(tokens x intermediate) tensors autograd keeps (gate output, its SiLU, up output, their product).
+Dropout is ``fcmatch.train.cpu.dropout``'s (positions drawn as geometric gaps), the gated MLP
+``fcmatch.train.cpu.swiglu``'s; ``fcmatch.train.cpu.patch.speed_up_lora`` installs them all.
 """
 
 from __future__ import annotations
 
-import functools
-import warnings
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from fcmatch import upstream
-from fcmatch.train import kernels
-from fcmatch.train.dropout import FastDropout, drop_copy, drop_positions
-from fcmatch.train.llama import (
-    FusedRMSNorm,
-    InPlaceResidual,
-    Rotary,
-    known_attention,
-    known_decoder_layer,
-    llama_decoder_layer,
-    llama_rms_norm,
-    mixed_class,
-    normed_source,
-    runs_forward_of,
-)
+from fcmatch.train.cpu import kernels
+from fcmatch.train.cpu.dropout import drop_copy, drop_positions
+from fcmatch.train.cpu.llama import normed_source
 
 
 def _dense_weight(base: nn.Module, dtype: torch.dtype) -> torch.Tensor:
@@ -326,197 +308,3 @@ class _FusedForward:
         fused = torch.addmm(result.reshape(-1, result.shape[-1]), low.reshape(-1, low.shape[-1]),
                             self.lora_B[name].weight.t(), alpha=self.scaling[name])
         return fused.view(result.shape)
-
-
-class _SwiGLULora(torch.autograd.Function):
-    """down(silu(g) * u) for a LoRA ``down`` layer over a frozen base: ``_LoraLinear`` with the gated product inside.
-
-    Autograd on the plain module keeps four (tokens x intermediate) tensors per layer for backward: g for the
-    SiLU, silu(g) and u for the product, and the product itself as down's input. This keeps g and u only and
-    recomputes silu(g) and the product in backward (two elementwise passes), about 30% less activation memory
-    for a Llama-style layer.
-    """
-
-    output_unread = True
-
-    @staticmethod
-    def forward(ctx: Any, gate: torch.Tensor, up: torch.Tensor, lora_a: torch.Tensor, lora_b: torch.Tensor,
-                base: nn.Module, scaling: float, p: float) -> torch.Tensor:
-        hidden = kernels.swiglu(gate, up) if kernels.usable(gate, up) else F.silu(gate).mul_(up)
-        out, low = _adapter_forward(ctx, hidden.reshape(-1, hidden.shape[-1]), lora_a, lora_b, base, scaling, p)
-        ctx.save_for_backward(gate, up, lora_a, lora_b, low)
-        return _reshaped(out, (*gate.shape[:-1], out.shape[-1]))
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        gate, up, lora_a, lora_b, low = ctx.saved_tensors
-        positions = _redraw(ctx)
-        g = grad.reshape(-1, grad.shape[-1])
-        gate_flat, up_flat = gate.reshape(-1, gate.shape[-1]), up.reshape(-1, up.shape[-1])
-        grad_low, grad_b = _low_grads(ctx, g, lora_b, low, ctx.needs_input_grad[3])
-        if kernels.usable(gate_flat, up_flat):
-            # one pass: the gate's gradient over grad_hidden, up's gradient, and lora_A's gradient from down's input
-            # made again block by block (never written out)
-            grad_gate = _input_grad(ctx, g, grad_low, lora_a, positions)
-            grad_up, grad_a = kernels.swiglu_backward(grad_gate, gate_flat, up_flat,
-                                                      grad_low if ctx.needs_input_grad[2] else None, positions, ctx.scale)
-            return grad_gate.view(gate.shape), grad_up.view(up.shape), grad_a, grad_b, None, None, None
-        act = F.silu(gate_flat)
-        grad_a = None
-        if ctx.needs_input_grad[2]:
-            grad_a = _dropped_grad_a(ctx, grad_low, act * up_flat, positions)
-        grad_gate = grad_up = None
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            grad_hidden = _input_grad(ctx, g, grad_low, lora_a, positions)
-            if ctx.needs_input_grad[1]:
-                grad_up = (grad_hidden * act).view(up.shape)
-            if ctx.needs_input_grad[0]:
-                grad_gate = torch.ops.aten.silu_backward(grad_hidden.mul_(up_flat), gate_flat).view(gate.shape)
-        return grad_gate, grad_up, grad_a, grad_b, None, None, None
-
-
-def _is_silu(module: nn.Module) -> bool:
-    return isinstance(module, nn.SiLU) or type(module).__name__ == "SiLUActivation"
-
-
-class _FusedSwiGLU:
-    """Mixin over a Llama-style MLP (``down(act(gate(x)) * up(x))``) that runs ``_SwiGLULora`` for its down layer."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        down = self.down_proj
-        name = down._cpu_function(x) if isinstance(down, _FusedForward) and _is_silu(self.act_fn) else None
-        if name is None:
-            return super().forward(x)
-        gate, up = _project(x, (self.gate_proj, self.up_proj))
-        if gate.dtype != x.dtype or up.dtype != x.dtype:
-            return down(self.act_fn(gate) * up)
-        return _SwiGLULora.apply(gate, up, *down._function_args(name))
-
-
-def _swiglu_mlp(module: nn.Module) -> bool:
-    """Whether ``module`` computes exactly LlamaMLP's forward (same code; Mistral, Qwen2/3 and Gemma share it)."""
-    from transformers.models.llama.modeling_llama import LlamaMLP
-
-    return runs_forward_of(module, LlamaMLP) and _is_silu(getattr(module, "act_fn", None))
-
-
-class _FusedRotaryAttention:
-    """Mixin over ``LlamaAttention`` whose forward applies the rotary embedding with ``llama.Rotary`` (CPU, fp32, no
-    KV cache); otherwise, and for the rest of the layer, the same steps as transformers' forward."""
-
-    def forward(self, hidden_states: torch.Tensor, position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
-                attention_mask: torch.Tensor | None = None, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # the KV cache comes as ``cache`` or ``past_key_values`` (transformers renamed it); the fallback passes it on,
-        # by keyword, under the name transformers' own forward declares
-        cache = upstream.pop_cache(kwargs)
-        cos, sin = position_embeddings if position_embeddings is not None else (None, None)
-        if (cache is not None or cos is None or not kernels.usable(hidden_states, cos, sin)
-                or cos.shape[:-1] != hidden_states.shape[:-1]):
-            return super().forward(hidden_states, position_embeddings=position_embeddings,
-                                   attention_mask=attention_mask, **upstream.cache_kwargs(self, cache), **kwargs)
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-        from transformers.models.llama.modeling_llama import eager_attention_forward
-
-        input_shape = hidden_states.shape[:-1]
-        hidden_shape = (*input_shape, -1, self.head_dim)
-        query, key, value = _project(hidden_states, (self.q_proj, self.k_proj, self.v_proj))
-        query, key = (x if x._base is None and x.is_contiguous() else x.contiguous() for x in (query, key))
-        if kernels.usable(query, key):
-            query, key = Rotary.apply(query, cos, sin), Rotary.apply(key, cos, sin)
-        else:  # a projection that is not fcmatch's (DoRA, a half layer) may return what the kernel cannot take
-            from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
-
-            heads = (*input_shape, -1, self.head_dim)
-            query, key = (x.view(heads).transpose(1, 2) for x in (query, key))
-            query, key = (x.transpose(1, 2).reshape(*input_shape, -1) for x in apply_rotary_pos_emb(query, key, cos, sin))
-        query, key, value = query.view(hidden_shape), key.view(hidden_shape), value.view(hidden_shape).transpose(1, 2)
-        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
-        output, weights = attention(self, query.transpose(1, 2), key.transpose(1, 2), value, attention_mask,
-                                    dropout=0.0 if not self.training else self.attention_dropout,
-                                    scaling=self.scaling, **kwargs)
-        return self.o_proj(output.reshape(*input_shape, -1).contiguous()), weights
-
-
-def _llama_attention(module: nn.Module) -> bool:
-    """Whether ``module`` runs LlamaAttention's own forward (Llama-family models, SmolLM2 among them)."""
-    from transformers.models.llama.modeling_llama import LlamaAttention
-
-    return isinstance(module, LlamaAttention) and type(module).forward is LlamaAttention.forward
-
-
-def _unknown_upstream(what: str, cls: type) -> bool:
-    """Warn (once per class) that ``cls``'s forward is not one this fast path was checked against; returns True."""
-    if cls not in _WARNED:
-        _WARNED.add(cls)
-        warnings.warn(f"fcmatch's CPU fast path does not know the forward of {cls.__module__}.{cls.__qualname__} "
-                      f"{upstream.forward_parameters(cls)} in this release; its {what} runs as upstream wrote it "
-                      "(correct, slower)", UserWarning, stacklevel=3)
-    return True
-
-
-_WARNED: set[type] = set()
-
-
-@functools.cache
-def _classes() -> dict[type, type]:
-    """peft's plain and 4-bit LoRA layer classes -> their fused subclasses (built once, shared by every model)."""
-    from peft.tuners.lora.layer import Linear
-
-    classes = [Linear]
-    try:
-        from peft.tuners.lora.bnb import Linear4bit
-
-        classes.append(Linear4bit)
-    except ImportError:  # peft without bitsandbytes
-        pass
-    return {cls: mixed_class("FusedLora", _FusedForward, cls) for cls in classes}
-
-
-def speed_up_lora(model: nn.Module) -> dict[str, int]:
-    """Give a peft LoRA model the fast paths above, in place; returns how many dropouts and layers changed.
-
-    Every ``nn.Dropout`` in peft's ``lora_dropout`` containers becomes ``FastDropout``, every plain
-    ``lora.Linear`` or 4-bit ``Linear4bit`` (exactly those classes, not subclasses) gets the fused forward, and
-    every Llama-style SwiGLU MLP whose down layer got it runs ``_SwiGLULora`` (counted as "mlp"). When the C
-    kernels are available, Llama-style RMSNorms run ``llama.FusedRMSNorm`` while their weight is frozen ("norm"), and
-    LlamaAttention layers apply the rotary embedding with ``llama.Rotary`` ("rotary"). Llama-style decoder layers add
-    their residuals into the fused functions' outputs in place ("residual").
-
-    The rotary embedding and the residuals change the projections', attention's and MLP's fresh outputs in place,
-    so a forward hook that keeps one of those outputs sees it changed afterwards.
-    """
-    from transformers.models.llama.modeling_llama import LlamaAttention, LlamaDecoderLayer
-
-    fused_classes = {cls: fused for cls, fused in _classes().items()
-                     if upstream.forward_parameters(cls)[:2] == ("self", "x") or not _unknown_upstream("LoRA layer", cls)}
-    residuals = known_decoder_layer(LlamaDecoderLayer) or not _unknown_upstream("decoder layer", LlamaDecoderLayer)
-    rotary = known_attention(LlamaAttention) or not _unknown_upstream("attention", LlamaAttention)
-    counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0, "rotary": 0, "residual": 0}
-    for module in model.modules():
-        container = getattr(module, "lora_dropout", None)
-        if isinstance(container, nn.ModuleDict):
-            for name, layer in container.items():
-                if type(layer) is nn.Dropout and layer.p > 0:
-                    container[name] = FastDropout(layer.p)
-                    counts["dropout"] += 1
-        fused = fused_classes.get(type(module))
-        if fused is not None:
-            module.__class__ = fused
-            counts["fused"] += 1
-    for module in model.modules():
-        if not isinstance(module, _FusedSwiGLU) and isinstance(getattr(module, "down_proj", None), _FusedForward) \
-                and _swiglu_mlp(module):
-            module.__class__ = mixed_class("FusedSwiGLU", _FusedSwiGLU, type(module))
-            counts["mlp"] += 1
-        if residuals and not isinstance(module, InPlaceResidual) and llama_decoder_layer(module):
-            module.__class__ = mixed_class("InPlaceResidual", InPlaceResidual, type(module))
-            counts["residual"] += 1
-        if kernels.library() is None:
-            continue
-        if not isinstance(module, FusedRMSNorm) and llama_rms_norm(module):
-            module.__class__ = mixed_class("Fused", FusedRMSNorm, type(module))
-            counts["norm"] += 1
-        elif rotary and not isinstance(module, _FusedRotaryAttention) and _llama_attention(module):
-            module.__class__ = mixed_class("FusedRotary", _FusedRotaryAttention, type(module))
-            counts["rotary"] += 1
-    return counts

@@ -1,7 +1,7 @@
 /* fcmatch's CPU kernels for LoRA training: fused elementwise passes that eager PyTorch runs as several, and causal
  * attention within packed examples (kernels_attention.c, built into the same library).
  *
- * Built on first use by fcmatch/train/kernels.py (cc -O3 -march=native -fopenmp -shared), loaded with ctypes
+ * Built on first use by fcmatch/train/cpu/kernels.py (cc -O3 -march=native -fopenmp -shared), loaded with ctypes
  * and called on contiguous fp32 tensors. Every function has an eager PyTorch twin (fastlora.py; attention.py runs
  * torch's sdpa per example), and the tests check each against it. OpenMP here resolves to the libgomp torch has already loaded, so these loops
  * share torch's thread pool.
@@ -300,6 +300,23 @@ static inline __attribute__((always_inline)) void low_grads_rows(
 
 /* The vector width the library was built for: fc_lora_low_grads takes ranks of 1, 2 or 4 vectors. */
 int fc_vector_width(void) { return VW; }
+
+/* The widest instruction set the compiler was allowed (recorded in a run's manifest). */
+const char *fc_isa(void) {
+#if defined(__AVX512F__)
+    return "avx512f";
+#elif defined(__AVX2__)
+    return "avx2";
+#elif defined(__AVX__)
+    return "avx";
+#elif defined(__SSE2__)
+    return "sse2";
+#elif defined(__ARM_NEON)
+    return "neon";
+#else
+    return "generic";
+#endif
+}
 
 void fc_lora_low_grads(float *grad_low, int64_t ldl, float *grad_b, const float *g, const float *b, const float *low,
                        int64_t ldw, int64_t rows, int64_t out, int64_t rank, float scaling, int nthreads) {

@@ -22,34 +22,39 @@ PyTorch runs as several.
   wide as the target's registers (16, 8 or 4 floats).
 
 The library is compiled on first use with the system C compiler (``cc -O3 -march=native -fopenmp``, about a
-second) into ``$FCMATCH_HOME/kernels/`` under a name that hashes the sources, the flags and the CPU, and loaded
-with ctypes; its OpenMP loops run on the libgomp torch has already loaded. Without a compiler, or with
-``FCMATCH_KERNELS=0``, ``library()`` is None and fastlora runs its PyTorch twins of the same maths (tested
-against each other). Every wrapper takes contiguous fp32 CPU tensors; ``usable`` says whether a tensor is one.
+second; ``fcmatch.train.cpu.build`` says why at first use and how it is cached) and loaded with ctypes; its OpenMP
+loops run on the libgomp torch has already loaded. Without a compiler, or with ``FCMATCH_KERNELS=0``, ``library()``
+is None and the fast path runs its PyTorch twins of the same maths (tested against each other). Every wrapper takes
+contiguous fp32 CPU tensors; ``usable`` says whether a tensor is one.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import logging
 import math
 import os
 import platform
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
+
+from fcmatch.train.cpu import build
 
 logger = logging.getLogger(__name__)
 
 _SOURCES = (Path(__file__).with_name("kernels.c"), Path(__file__).with_name("kernels_attention.c"))
 _HEADERS = (Path(__file__).with_name("kernels_vector.h"),)  # included by the sources: part of the library's hash
-_FLAGS = ("-O3", "-march=native", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")
-_PORTABLE_FLAGS = ("-O3", "-ffast-math", "-fopenmp", "-shared", "-fPIC", "-std=gnu11")  # compilers without -march=native
+# No -ffast-math: it lets the compiler assume no NaN or infinity, and with GCC before 13 a shared library built
+# with it sets flush-to-zero and denormals-are-zero for the whole process when it loads (a float32 1e-39 then
+# reads as 0 in torch too). -fno-math-errno and -fno-trapping-math change no value; they let sqrtf and the
+# loops' conditionals vectorise. The vectorised expf and log come from glibc's libmvec, as they did under
+# -ffast-math, so the dropout draws and the SiLU values are those of the earlier builds.
+_FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-shared", "-fPIC",
+          "-std=gnu11")
+_PORTABLE_FLAGS = tuple(f for f in _FLAGS if f != "-march=native")  # compilers without -march=native
 
 _P, _I64, _F32, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float, ctypes.c_int
 _SIGNATURES = {
@@ -70,68 +75,28 @@ _SIGNATURES = {
 }
 
 
-def _cpu_signature() -> bytes:
-    """What -march=native depends on: the machine, the CPU model and its feature flags."""
-    lines = []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "flags", "Features", "CPU part")):
-                lines.append(line)
-                if len(lines) >= 4:
-                    break
-    except OSError:
-        lines.append(platform.processor())
-    return "\n".join([platform.machine(), *lines]).encode()
-
-
-def _compile(compiler: str, sources: tuple[Path, ...], flag_sets: tuple[tuple[str, ...], ...], target: Path,
-             libraries: tuple[str, ...]) -> None:
-    """Compile ``sources`` into one shared library, ``target``, with the first of ``flag_sets`` the compiler
-    accepts, atomically (another process may build the same file)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
-    os.close(handle)
-    try:
-        errors = []
-        for flags in flag_sets:
-            done = subprocess.run([compiler, *flags, *map(str, sources), "-o", tmp, *libraries], capture_output=True,
-                                  text=True)
-            if done.returncode == 0:
-                os.replace(tmp, target)
-                return
-            errors.append(done.stderr.strip()[-2000:])
-        raise OSError(f"{compiler} failed on {', '.join(map(str, sources))}:\n" + "\n".join(errors))
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def cached_library(name: str, compiler: str, sources: tuple[Path, ...], flag_sets: tuple[tuple[str, ...], ...],
-                   key: bytes, libraries: tuple[str, ...] = ("-lm",)) -> ctypes.CDLL:
-    """Load ``$FCMATCH_HOME/kernels/{name}-{hash}.so``, compiling it first when absent; the hash covers the sources,
-    the first flag set, the compiler and ``key`` (what else the build depends on)."""
-    from fcmatch.models import fcmatch_home
-
-    parts = [*(source.read_bytes() for source in sources), " ".join(flag_sets[0]).encode(), compiler.encode(), key]
-    digest = hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
-    target = fcmatch_home() / "kernels" / f"{name}-{digest}.so"
-    if not target.exists():
-        _compile(compiler, sources, flag_sets, target, libraries)
-    return ctypes.CDLL(str(target))
+def _libm(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """The libraries to link: glibc's vector maths too on x86-64 (``kernels_vector.h`` declares its expf and log),
+    otherwise libm alone and the scalar functions (``-DFC_NO_MVEC``)."""
+    if platform.machine() in ("x86_64", "AMD64") and platform.libc_ver()[0] == "glibc":
+        return flags, ("-lmvec", "-lm")
+    return (*flags, "-DFC_NO_MVEC"), ("-lm",)
 
 
 def _build() -> ctypes.CDLL:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise OSError("no C compiler found (cc or gcc; set CC to choose one)")
-    key = b"\0".join([_cpu_signature(), *(header.read_bytes() for header in _HEADERS)])
-    library = cached_library("kernels", compiler, _SOURCES, (_FLAGS, _PORTABLE_FLAGS), key)
+    key = b"\0".join([build.cpu_signature(), *(header.read_bytes() for header in _HEADERS)])
+    library = build.cached_library("kernels", compiler, _SOURCES, (_libm(_FLAGS), _libm(_PORTABLE_FLAGS)), key)
     for name, argtypes in _SIGNATURES.items():
         function = getattr(library, name)
         function.argtypes, function.restype = argtypes, None
     library.fc_drop_positions.restype = ctypes.c_int64
     library.fc_vector_width.argtypes, library.fc_vector_width.restype = (), ctypes.c_int
+    library.fc_isa.argtypes, library.fc_isa.restype = (), ctypes.c_char_p
     library.vector_width = library.fc_vector_width()  # floats per vector: 16 with AVX-512, 8 with AVX, else 4
+    library.isa = library.fc_isa().decode()  # the widest instruction set the build was allowed, e.g. "avx512f"
     return library
 
 
