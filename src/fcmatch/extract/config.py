@@ -94,6 +94,14 @@ class ExtractConfig:
     """Number of worked examples shown before each sentence (few-shot prompting of base models)."""
     demos: str | None = setting(None, metavar="FILE")
     """File the demonstrations are drawn from (needed when shots > 0)."""
+    retrieval_k: int | None = setting(None, minimum=0, metavar="K")
+    """Show the K most similar pool sentences (MiniLM) with their coded edges in each prompt; unset = what the
+    run was trained with (task causal-rag: its k; otherwise 0), 0 = none."""
+    snap_threshold: float | None = setting(None, metavar="COS")
+    """Snap each predicted concept to the nearest pool concept when their MiniLM cosine is at least COS (one-to-one
+    within a map); unset = the run's task default, 0 = no snapping."""
+    pool: str | None = setting(None, metavar="FILE")
+    """Training sentences that retrieval draws from and snapping snaps to; unset = the run's train_file."""
     batch_size: int = setting(16, minimum=1)
     """Sentences decoded together; greedy decoding gives a finished sentence's place to the next one."""
     generation: GenerationSettings = field(default_factory=GenerationSettings)
@@ -117,3 +125,7 @@ class ExtractConfig:
             raise ConfigError("--shots needs --demos TRAIN_FILE to draw the demonstrations from")
         if self.adapter and self.shots:
             raise ConfigError("--shots with --adapter: a fine-tuned model is prompted as it was trained (zero-shot)")
+        if self.shots and self.retrieval_k:
+            raise ConfigError("--shots with --retrieval-k: choose drawn or retrieved demonstrations")
+        if self.snap_threshold is not None and not 0 <= self.snap_threshold <= 1:
+            raise ConfigError(f"--snap-threshold must be in [0, 1], got {self.snap_threshold}")

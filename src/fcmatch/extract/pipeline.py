@@ -5,6 +5,10 @@ loses at most the sentences in flight; running the same command again reads that
 complete (a line cut off by the crash is dropped and redone) and generates only the rest. When every sentence is
 done the predictions are written to ``output`` in input order, the resolved config beside them
 (``pred.jsonl`` -> ``pred.config.yaml``) and the partial file is removed.
+
+A run trained with retrieved demonstrations (task ``causal-rag``) is prompted the same way by default: its
+``k`` neighbours come from its own ``train_file``, and its concepts are snapped to that file's codebook at the
+task's threshold (:func:`resolve_recipe`); the resolved values are what ``pred.config.yaml`` records.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from fcmatch.config import save_beside
+from fcmatch.config import ConfigError, read_values, save_beside
 from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.formats import FormatError, map_from_dict, read_maps, write_jsonl
 from fcmatch.data.serialize import parse_lenient
@@ -99,6 +103,33 @@ def read_partial(path: Path, inputs: Sequence[CausalMap]) -> dict[int, CausalMap
     return done
 
 
+def run_task(config: ExtractConfig) -> tuple[Any, str | None]:
+    """The task and train file of the fcmatch run folder that ``--adapter`` or ``--model`` names, else (None, None)."""
+    for candidate in (config.adapter, config.model):
+        if candidate and (Path(candidate) / "config.yaml").is_file():
+            from fcmatch.tasks import TASKS
+
+            values = read_values(Path(candidate) / "config.yaml")
+            return TASKS.get(str(values.get("task", "causal"))), values.get("train_file") or None
+    return None, None
+
+
+def resolve_recipe(config: ExtractConfig) -> ExtractConfig:
+    """``config`` with retrieval and snapping settings left unset filled in from the run it extracts with.
+
+    Raises:
+        ConfigError: retrieval or snapping is on but there is no pool file to draw from.
+    """
+    task, train_file = run_task(config)
+    k = config.retrieval_k if config.retrieval_k is not None else getattr(task, "k", 0)
+    snap = config.snap_threshold if config.snap_threshold is not None else getattr(task, "snap_threshold", 0.0)
+    pool = config.pool or (train_file if k or snap else None)
+    if (k or snap) and not (pool and Path(pool).is_file()):
+        raise ConfigError(f"retrieval (k={k}) and snapping (threshold {snap:g}) need the training file: "
+                          f"{pool or 'none recorded'} is not a file here; pass --pool TRAIN_FILE")
+    return replace(config, retrieval_k=k, snap_threshold=snap, pool=pool)
+
+
 def model_label(config: ExtractConfig) -> str:
     """How the predictions name their model: base, adapter and shots."""
     label = config.model
@@ -132,7 +163,19 @@ def extract_maps(
     done = dict(done or {})
     demos = pick_demonstrations(read_maps(config.demos), config.shots, config.generation.seed) if config.shots else []
     todo = [i for i in range(len(maps)) if i not in done]
-    prompts = [chat_prompt(tokenizer, prompt_messages(maps[i], demos)) for i in todo]
+    pool = read_maps(config.pool) if config.pool and (config.retrieval_k or config.snap_threshold) else []
+    retrieved: list[list[int]] = [[] for _ in todo]
+    if config.retrieval_k:
+        from fcmatch.extract.retrieval import Retriever
+
+        retrieved = Retriever(pool, config.retrieval_k).indices([maps[i].text for i in todo])
+    codebook = None
+    if config.snap_threshold:
+        from fcmatch.extract.codebook import Codebook
+
+        codebook = Codebook.from_maps(pool)
+    prompts = [chat_prompt(tokenizer, prompt_messages(maps[i], demos, [pool[n] for n in hits]))
+               for i, hits in zip(todo, retrieved, strict=True)]
     label = model_label(config)
     bar = tqdm(total=len(maps), initial=len(done), unit="sent", desc="extract", disable=not config.progress)
     for batch in generate_texts(model, tokenizer, prompts, config.generation, config.batch_size):
@@ -140,6 +183,10 @@ def extract_maps(
         for j, raw in batch:
             index = todo[j]
             done[index] = prediction(maps[index], raw, label, index)
+            if retrieved[j]:
+                done[index].meta["retrieved"] = retrieved[j]
+            if codebook is not None:
+                done[index] = codebook.snap(done[index], config.snap_threshold)
             lines.append(json.dumps(done[index].to_dict(), ensure_ascii=False) + "\n")
         if sink is not None:
             sink.write("".join(lines))
@@ -171,6 +218,7 @@ def extract(config: ExtractConfig, model: Any = None, tokenizer: Any = None) -> 
         FileNotFoundError: a missing input or demonstration file.
         FormatError: malformed input, or a partial file from a different input.
     """
+    config = resolve_recipe(config)
     maps = read_maps(config.input)
     output, partial = Path(config.output), partial_path(config.output)
     output.parent.mkdir(parents=True, exist_ok=True)
