@@ -28,7 +28,7 @@ STRUCTURE = ("base", "grid", "points", "decoding", "eval")
 class SweepConfig:
     """One sweep: what to train (a base config and its points), how to decode, what to evaluate on."""
 
-    out: str = "sweeps/sweep"
+    out: str = "runs/sweep"
     """Sweep folder: points/, base/, results.csv, plots/, report.html and sweep.config.yaml."""
     test_file: str = ""
     """Evaluation records with their references, in the format of the evaluator's task."""
@@ -50,7 +50,8 @@ class SweepConfig:
     batch_size: int = 16
     """Prompts decoded together."""
     threads: int = 0
-    """CPU threads for torch while evaluating (0 = torch's default); training uses the base's num_threads."""
+    """CPU threads for torch while evaluating (0 = auto: 1 when other jobs already load the cores, else torch's
+    default); training uses the base's num_threads."""
     progress: bool = True
     """Show a progress bar over the points."""
 

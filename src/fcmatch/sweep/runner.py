@@ -29,6 +29,7 @@ from typing import Any
 
 from fcmatch.config import to_dict
 from fcmatch.data.formats import atomic_write
+from fcmatch.demo import auto_threads
 from fcmatch.sweep import plots, report, results
 from fcmatch.sweep.config import SweepConfig
 from fcmatch.sweep.evaluators import EVALUATORS
@@ -77,8 +78,9 @@ def _folder(parent: Path, point_id: str) -> Path:
 def evaluation_key(config: SweepConfig, options: Any) -> dict[str, Any]:
     """What a point's scores depend on besides its settings: evaluator, test records and options."""
     data = Path(config.test_file).read_bytes()
-    key = {"task": config.task, "test_file": config.test_file, "test_sha256": hashlib.sha256(data).hexdigest(),
-           "max_test": config.max_test, "options": to_dict(options)}
+    # the records' hash, not their path: a moved or renamed test file keeps its points
+    key = {"task": config.task, "test_sha256": hashlib.sha256(data).hexdigest(), "max_test": config.max_test,
+           "options": to_dict(options)}
     return json.loads(json.dumps(key))
 
 
@@ -187,10 +189,11 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
 
 def _evaluate(evaluator: Any, options: Any, model: Any, tokenizer: Any, records: list[Any], config: SweepConfig,
               m: _Model, d: DecodePoint, stats: dict[str, Any], key: dict[str, Any]) -> None:
-    if config.threads:
+    threads = auto_threads(config.threads)
+    if threads:
         import torch
 
-        torch.set_num_threads(config.threads)  # training sets its own count; evaluation takes the sweep's
+        torch.set_num_threads(threads)  # training sets its own count; evaluation takes the sweep's
     folder = _folder(m.folder / "decode", d.id)
     folder.mkdir(parents=True, exist_ok=True)
     tick = time.perf_counter()
