@@ -1,0 +1,82 @@
+"""Configurations of the ``fcmatch lit`` commands (each field is a flag; the resolved config is saved beside
+the output)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from fcmatch.config import ConfigError, check, setting
+
+READERS = ("auto", "jats", "tei", "pdf")
+
+
+@dataclass
+class ParseConfig:
+    """``fcmatch lit parse``: documents to cited sentences and reference lists."""
+
+    inputs: list[str] = setting(default_factory=list, positional=True, metavar="FILE")
+    """JATS (.nxml/.xml), GROBID TEI (.tei.xml) or PDF files, or folders of them."""
+    out_dir: str = setting("", required=True, metavar="DIR")
+    """Folder for documents.jsonl, sentences.jsonl, references.jsonl, maps.jsonl and config.yaml."""
+    reader: str = setting("auto", choices=READERS)
+    """Reader for every input; auto picks by extension and root element."""
+    all_sentences: bool = False
+    """Keep sentences that cite nothing too (default: only cited sentences)."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
+class HttpSettings:
+    """How a client talks to a web API: identity, pacing, retries."""
+
+    user_agent: str = f"fcmatch/0.1 (literature pipeline; {os.environ.get('FCMATCH_MAILTO', 'no contact set')})"
+    """User-Agent header; both arXiv and Crossref ask for a descriptive one."""
+    timeout: float = setting(30.0, minimum=0.1)
+    """Seconds to wait for a response."""
+    retries: int = setting(4, minimum=0)
+    """Retries after a 429, a 5xx, a timeout or a dropped connection."""
+    backoff: float = setting(2.0, minimum=0)
+    """First retry delay in seconds, doubled each retry (a Retry-After header wins)."""
+    max_backoff: float = setting(60.0, minimum=0)
+    """Longest single wait between retries, in seconds."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
+class ResolveConfig:
+    """``fcmatch lit resolve``: verified Crossref DOIs for a references.jsonl."""
+
+    references: str = setting("", positional=True, metavar="REFERENCES")
+    """references.jsonl from ``lit parse``."""
+    output: str = setting("", required=True, metavar="FILE")
+    """The references again, each with resolved_doi and resolution (unresolved ones kept and marked)."""
+    crossref_url: str = setting("https://api.crossref.org", metavar="URL")
+    """Crossref REST API base URL (a local stand-in for measurements and tests)."""
+    mailto: str = setting(os.environ.get("FCMATCH_MAILTO", ""), metavar="EMAIL")
+    """Contact address for Crossref's polite pool (default $FCMATCH_MAILTO)."""
+    cache: str = setting("", metavar="FILE")
+    """SQLite cache of Crossref answers; default crossref-cache.sqlite beside the output."""
+    rows: int = setting(5, minimum=5)
+    """Candidates asked for per reference."""
+    min_title_similarity: float = setting(90.0, minimum=0)
+    """Least title similarity (rapidfuzz ratio of normalised titles, 0-100) to accept a candidate."""
+    year_tolerance: int = setting(1, minimum=0)
+    """Largest accepted difference between the printed year and the candidate's (online vs print years)."""
+    include_printed: bool = False
+    """Query references that print a DOI too (to measure the resolver against the printed DOIs)."""
+    http: HttpSettings = field(default_factory=HttpSettings)
+    """Client settings."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    def validate(self) -> None:
+        if self.min_title_similarity > 100:
+            raise ConfigError(f"--min-title-similarity must be <= 100, got {self.min_title_similarity}")
