@@ -4,13 +4,15 @@ Example::
 
     fcmatch study create ../shared/data/match/annotations --name MATCH --per-judge 40 --repeats 4 --common 5
     fcmatch study invite 1 alice bob --base-url http://127.0.0.1:8000
-    fcmatch study export 1 verdicts.jsonl
+    fcmatch study export 1 verdicts.jsonl     # or verdicts.csv, or a folder: the MATCH layout
+    fcmatch align --study 1 --db sqlite:///fcmatch-web.sqlite
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from fcmatch.store import open_sessions
 from fcmatch.store.engine import DEFAULT_DB_URL
@@ -40,9 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     invite.add_argument("--base-url", default="http://127.0.0.1:8000", help="where the app is served")
     invite.set_defaults(func=_invite)
 
-    export = cmds.add_parser("export", help="verdicts as fcmatch comparison JSONL")
+    export = cmds.add_parser("export", help="verdicts as comparison JSONL, CSV or a MATCH-layout folder")
     export.add_argument("study_id", type=int)
-    export.add_argument("output", help="the .jsonl file to write")
+    export.add_argument(
+        "output", help="the format follows the name: .jsonl (comparisons), .csv (spreadsheet) or a folder "
+        "without extension (MATCH layout, for `fcmatch align --data` and `fcmatch judge report`)",
+    )
     export.set_defaults(func=_export)
 
     listing = cmds.add_parser("list", help="studies with their counts")
@@ -61,7 +66,10 @@ def _create(args: argparse.Namespace) -> int:
     with open_sessions(args.db).begin() as session:
         study = create_study(session, maps, config)
         summary = study_summary(session, study)
-    print(f"study {summary['id']} '{summary['name']}': {summary['sentences']} sentences, {summary['items']} maps, "
+        notes = study.notes()
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"study {summary['id']} '{summary['name']}': {summary['sentences']} sentences, {summary['maps']} maps, "
           f"{summary['per_judge']} comparisons per judge")
     return 0
 
@@ -80,8 +88,9 @@ def _invite(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from fcmatch.study.create import get_study
-    from fcmatch.study.export import export_study
+    from fcmatch.study.export import export_format, export_study
 
+    export_format(args.output)  # an unknown extension fails before the database is opened
     with open_sessions(args.db)() as session:
         n = export_study(session, get_study(session, args.study_id), args.output)
     print(f"wrote {n} verdicts to {args.output}")

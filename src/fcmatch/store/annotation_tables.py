@@ -18,7 +18,7 @@ from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fcmatch.data.causal_map import CausalMap
-from fcmatch.store.schema import Base, Invitee, Migration, StoredMap, register_migrations, utcnow
+from fcmatch.store.schema import Base, Invitee, Migration, StoredMap, add_column, register_migrations, utcnow
 
 
 class Project(Base):
@@ -128,4 +128,7 @@ class SuggestionOutcome(Base):
     outcome: Mapped[str] = mapped_column(String(16))
 
 
-register_migrations("annotate", [Migration(1, "projects, sentences, annotators, tasks, predictions, outcomes")])
+register_migrations("annotate", [
+    Migration(1, "projects, sentences, annotators, tasks, predictions, outcomes"),
+    Migration(2, "revocable annotator links", add_column("annotate_annotator", "revoked", "BOOLEAN NOT NULL DEFAULT FALSE")),
+])

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, DateTime, Engine, String, Text, select
+from sqlalchemy import Boolean, Connection, DateTime, Engine, String, Text, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fcmatch.data.causal_map import Edge
@@ -74,6 +74,8 @@ class Invitee:
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # a revoked link opens nothing; reissuing makes a new token and clears this
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SchemaVersion(Base):
@@ -94,6 +96,20 @@ class Setting(Base):
     value: Mapped[str] = mapped_column(String(512))
 
 
+class AdminSession(Base):
+    """One admin login: the browser holds a random session id, the database its SHA-256.
+
+    Logging out deletes the row, so a copied cookie stops working at once; ``expires`` bounds a
+    forgotten one.
+    """
+
+    __tablename__ = "app_admin_session"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of a component's schema.
@@ -112,6 +128,32 @@ class Migration:
 
 
 MIGRATIONS: dict[str, list[Migration]] = {}
+
+
+def add_column(table: str, column: str, ddl: str) -> Callable[[Connection], None]:
+    """An upgrade step adding ``column`` (SQL type and default in ``ddl``) to ``table`` unless it is there.
+
+    Idempotent on purpose: when a table is missing altogether, ``create_all`` makes it at the newest
+    shape before the upgrades run, and the step must then leave it alone.
+
+    Example: ``add_column("study", "notes", "TEXT NOT NULL DEFAULT '[]'")``.
+    """
+
+    def upgrade(conn: Connection) -> None:
+        if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+
+    return upgrade
+
+
+def steps(*upgrades: Callable[[Connection], None]) -> Callable[[Connection], None]:
+    """One upgrade made of several, run in order in the migration's transaction."""
+
+    def upgrade(conn: Connection) -> None:
+        for step in upgrades:
+            step(conn)
+
+    return upgrade
 
 
 def register_migrations(component: str, migrations: list[Migration]) -> None:
@@ -179,3 +221,6 @@ def get_or_create_setting(engine: Engine, key: str, make: Callable[[], str]) -> 
             row = Setting(key=key, value=make())
             session.add(row)
         return row.value
+
+
+register_migrations("app", [Migration(1, "settings, admin sessions")])

@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fcmatch.data.causal_map import CausalMap
-from fcmatch.store.schema import Base, Invitee, Migration, StoredMap, register_migrations, utcnow
+from fcmatch.store.schema import Base, Invitee, Migration, StoredMap, add_column, register_migrations, steps, utcnow
 
 VERDICTS = ("A", "B", "tie")
 KINDS = ("new", "common", "repeat")
@@ -35,6 +35,8 @@ class Study(Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     # the common (inter-rater) pairs, as JSON [[item_a_id, item_b_id], ...], fixed at creation
     common_pairs: Mapped[str] = mapped_column(Text, default="[]")
+    # what the readers skipped when the study was made (e.g. an unknown edge direction), as a JSON list
+    notes_json: Mapped[str] = mapped_column(Text, default="[]")
 
     sentences: Mapped[list[Sentence]] = relationship(
         back_populates="study", cascade="all, delete-orphan", order_by="Sentence.position"
@@ -43,6 +45,9 @@ class Study(Base):
 
     def common(self) -> list[tuple[int, int]]:
         return [(a, b) for a, b in json.loads(self.common_pairs or "[]")]
+
+    def notes(self) -> list[str]:
+        return list(json.loads(self.notes_json or "[]"))
 
 
 class Sentence(Base):
@@ -53,8 +58,16 @@ class Sentence(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("study.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+    # the sentence's id in the files the study was made from (MATCH's sentence number); exports and
+    # `fcmatch align --study` use it, so item ids stay those of the source
+    source_id: Mapped[str] = mapped_column(String(200), default="")
 
     study: Mapped[Study] = relationship(back_populates="sentences")
+
+    @property
+    def key(self) -> str:
+        """The sentence id used in item ids: the source's id, else the study position."""
+        return self.source_id or str(self.position)
     items: Mapped[list[Item]] = relationship(back_populates="sentence", cascade="all, delete-orphan", order_by="Item.id")
 
 
@@ -121,4 +134,15 @@ class Verdict(Base):
     assignment: Mapped[Assignment] = relationship(back_populates="verdict")
 
 
-register_migrations("judge", [Migration(1, "studies, sentences, items, judges, assignments, verdicts")])
+register_migrations("judge", [
+    Migration(1, "studies, sentences, items, judges, assignments, verdicts"),
+    Migration(2, "sentence source ids, study notes, revocable judge links", steps(
+        add_column("study_sentence", "source_id", "VARCHAR(200) NOT NULL DEFAULT ''"),
+        # a study made before source ids were kept was exported with its positions as ids
+        lambda conn: conn.exec_driver_sql(
+            "UPDATE study_sentence SET source_id = CAST(position AS VARCHAR(20)) WHERE source_id = ''"
+        ),
+        add_column("study", "notes_json", "TEXT NOT NULL DEFAULT '[]'"),
+        add_column("study_judge", "revoked", "BOOLEAN NOT NULL DEFAULT FALSE"),
+    )),
+])

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.formats import read_maps
+from fcmatch.judge.judgements import read_match_study
 from fcmatch.judge.pairing import PAIRING
 from fcmatch.store.study_tables import Item, Judge, Sentence, Study
 from fcmatch.store.tokens import hash_token, new_token
@@ -66,36 +67,80 @@ def load_labelled_maps(paths: Iterable[str | os.PathLike]) -> list[CausalMap]:
     """Read causal maps from several labelers; each map's ``source`` becomes its labeler.
 
     Args:
-        paths: files or folders. A folder contributes its ``*.json`` / ``*.jsonl`` files (or those of
-            its ``annotations/`` subfolder, the MATCH layout). For a MATCH annotation file the labeler is
-            the record's ``meta_data.labeler`` (else the file stem); for JSONL (``fcmatch extract`` output)
-            the labeler is the file stem.
+        paths: files or folders. A folder with the MATCH layout (``annotations/`` and ``judgements/``)
+            is read with :func:`fcmatch.judge.judgements.read_match_study`, which gives each sentence its
+            MATCH sentence number; another folder contributes its ``*.json`` / ``*.jsonl`` files (or those
+            of its ``annotations/`` subfolder). For a MATCH annotation file the labeler is the record's
+            ``meta_data.labeler`` (else the file stem); for JSONL (``fcmatch extract`` output) the labeler
+            is the file stem.
 
     Returns:
-        The maps, labeler in ``source``.
+        The maps, labeler in ``source``; a sentence id, where the input has one, in
+        ``meta["sentence_id"]``; what a reader skipped in ``meta["problems"]``.
 
     Raises:
-        FileNotFoundError: a path does not exist. ValueError: no maps found.
+        FileNotFoundError: a path does not exist. ValueError: no maps found, or a file that is not
+            UTF-8 text (the message names it).
     """
     files: list[Path] = []
+    maps: list[CausalMap] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if path.is_dir() and (path / "annotations").is_dir() and (path / "judgements").is_dir():
+            maps += _match_study_maps(path)
+        elif path.is_dir():
             folder = path / "annotations" if (path / "annotations").is_dir() else path
             files += sorted(p for p in folder.iterdir() if p.suffix in (".json", ".jsonl"))
         elif path.is_file():
             files.append(path)
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
-    maps = []
     for path in files:
-        for cmap in read_maps(path):
+        for cmap in _read_utf8(path, read_maps):
             labeler = cmap.meta.get("labeler") if path.suffix == ".json" else None
             cmap.source = str(labeler or path.stem)
+            sentence_id = cmap.meta.get("sentence_id", cmap.meta.get("id"))
+            if sentence_id is not None and str(sentence_id).strip():
+                cmap.meta["sentence_id"] = str(sentence_id).strip()
             maps.append(cmap)
     if not maps:
         raise ValueError(f"no causal maps in {[str(p) for p in paths]}")
     return maps
+
+
+def _read_utf8(path: Path, reader):
+    try:
+        return reader(path)
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _match_study_maps(folder: Path) -> list[CausalMap]:
+    data = _read_utf8(folder, read_match_study)
+    maps = []
+    for item in data.items.values():
+        cmap = item.map
+        cmap.source = item.labeler
+        cmap.meta["sentence_id"] = item.sentence_id
+        maps.append(cmap)
+    return maps
+
+
+def _sentence_ids(usable: dict[str, dict[str, CausalMap]]) -> tuple[list[str], list[str]]:
+    """The source's sentence ids when every sentence has one, distinct; else positions. Also notes."""
+    ids = []
+    for per in usable.values():
+        given = {m.meta["sentence_id"] for m in per.values() if m.meta.get("sentence_id")}
+        ids.append(sorted(given)[0] if len(given) == 1 else None)
+    if all(ids) and len(set(ids)) == len(ids):
+        return [str(i) for i in ids], []
+    positions = [str(k) for k in range(len(usable))]
+    if any(ids):
+        return positions, ["some sentences had no (or no single, distinct) sentence id; ids are study positions"]
+    return positions, []
 
 
 def create_study(session: Session, maps: Iterable[CausalMap], config: StudyConfig) -> Study:
@@ -107,7 +152,9 @@ def create_study(session: Session, maps: Iterable[CausalMap], config: StudyConfi
         config: the study settings (validated here).
 
     Returns:
-        The new :class:`Study` (flushed, so it has an id).
+        The new :class:`Study` (flushed, so it has an id). Its sentences keep the input's sentence ids
+        (``meta["sentence_id"]``, e.g. MATCH sentence numbers) when every sentence has a distinct one,
+        else their positions; what the readers skipped is in ``study.notes()``.
 
     Raises:
         ValueError: invalid settings, a labeler with two maps of one sentence, or fewer than one
@@ -115,7 +162,9 @@ def create_study(session: Session, maps: Iterable[CausalMap], config: StudyConfi
     """
     config.validate()
     by_text: dict[str, dict[str, CausalMap]] = {}
+    notes: list[str] = []
     for cmap in maps:
+        notes += [f"skipped: {p}" for p in cmap.meta.get("problems", [])]
         labeler = cmap.source or "unknown"
         per = by_text.setdefault(cmap.text.strip(), {})
         if labeler in per:
@@ -124,13 +173,18 @@ def create_study(session: Session, maps: Iterable[CausalMap], config: StudyConfi
     usable = {text: per for text, per in by_text.items() if len(per) >= 2}
     if not usable:
         raise ValueError("no sentence has maps from two labelers; a study needs something to compare")
+    sentence_ids, id_notes = _sentence_ids(usable)
+    dropped = len(by_text) - len(usable)
+    if dropped:
+        notes.append(f"{dropped} sentence(s) with a map from one labeler only are not compared")
     study = Study(
         name=config.name.strip(), pairing=config.pairing, per_judge=config.per_judge, n_repeats=config.n_repeats,
         n_common=config.n_common, hide_labelers=config.hide_labelers, seed=config.seed,
+        notes_json=json.dumps(notes + id_notes, ensure_ascii=False),
     )
     session.add(study)
-    for position, (text, per) in enumerate(usable.items()):
-        sentence = Sentence(position=position, text=text)
+    for position, ((text, per), source_id) in enumerate(zip(usable.items(), sentence_ids, strict=True)):
+        sentence = Sentence(position=position, text=text, source_id=source_id)
         for labeler in sorted(per):
             item = Item(labeler=labeler)
             item.set_edges(per[labeler].edges)
@@ -177,8 +231,24 @@ def invite_judge(session: Session, study: Study, name: str) -> tuple[Judge, str]
 
 
 def judge_by_token(session: Session, token: str) -> Judge | None:
-    """The judge holding ``token``, or None."""
-    return session.scalar(select(Judge).where(Judge.token_hash == hash_token(token)))
+    """The judge holding ``token``, or None (also for a revoked link)."""
+    if not token or len(token) > 200:
+        return None
+    return session.scalar(select(Judge).where(Judge.token_hash == hash_token(token), Judge.revoked.is_(False)))
+
+
+def revoke_link(judge: Judge) -> None:
+    """Make the judge's link open nothing (a leaked link); their verdicts stay. :func:`reissue_link` undoes it."""
+    judge.token_hash = hash_token(new_token())  # nobody holds this token: the old link is dead
+    judge.revoked = True
+
+
+def reissue_link(judge: Judge) -> str:
+    """Give the judge a new link (the old one stops working); returns the new token, to be shown once."""
+    token = new_token()
+    judge.token_hash = hash_token(token)
+    judge.revoked = False
+    return token
 
 
 def get_study(session: Session, study_id: int) -> Study:

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from fcmatch.evaluate.matching import MATCHERS
 from fcmatch.judge.align import sentence_tables
 from fcmatch.judge.bradley_terry import fit_bradley_terry
-from fcmatch.judge.judgements import Comparison, Item, JudgementData, item_id, sentence_of
+from fcmatch.judge.judgements import Comparison, JudgementData, item_id, sentence_of
 from fcmatch.judge.measures import MEASURES
 from fcmatch.judge.reliability import agreement, fit_per_sentence, repeat_consistency, split_half, ssr
 from fcmatch.store.study_tables import Study
-from fcmatch.study.export import study_comparisons
+from fcmatch.study.export import study_comparisons, study_judgements
 
 Z95 = 1.96  # 95% Wald intervals: score +- 1.96 SE
 # measures shown live: cheap ones (no MiniLM load in a web request), each at its matcher's default
@@ -34,7 +34,7 @@ def sentence_scores(study: Study, comparisons: list[Comparison]) -> list[dict[st
     """Per sentence, the Bradley-Terry-Davidson fit of its items.
 
     Returns:
-        ``[{"position", "text", "n", "rows": [{"labeler", "item", "score", "se", "ci95", "n"}]}]``, rows
+        ``[{"id", "text", "n", "rows": [{"labeler", "item", "score", "se", "ci95", "n"}]}]``, rows
         best first (``ci95`` = half-width of the 95% interval); sentences without verdicts have
         ``n == 0`` and no rows.
     """
@@ -43,11 +43,10 @@ def sentence_scores(study: Study, comparisons: list[Comparison]) -> list[dict[st
     for comp in comparisons:
         by_sentence.setdefault(sentence_of(comp.a), []).append(comp)
     for sentence in study.sentences:
-        key = str(sentence.position)
-        comps = by_sentence.get(key, [])
-        entry: dict[str, Any] = {"position": sentence.position, "text": sentence.text, "n": len(comps), "rows": []}
+        comps = by_sentence.get(sentence.key, [])
+        entry: dict[str, Any] = {"id": sentence.key, "text": sentence.text, "n": len(comps), "rows": []}
         if comps:
-            items = [item_id(sentence.position, it.labeler) for it in sentence.items]
+            items = [item_id(sentence.key, it.labeler) for it in sentence.items]
             fit = fit_bradley_terry(comps, items)
             rows = [
                 {"labeler": it.labeler, "item": iid, "score": float(s), "se": float(se), "ci95": Z95 * float(se),
@@ -61,20 +60,16 @@ def sentence_scores(study: Study, comparisons: list[Comparison]) -> list[dict[st
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # no "-0.00"
 
 
-def judgement_data(study: Study, rows: list[tuple[Comparison, Any, Any]]) -> JudgementData:
-    """The study as :class:`fcmatch.judge.judgements.JudgementData`: ``reliability`` = the common pairs."""
-    items, sentences = {}, {}
-    for sentence in study.sentences:
-        sid = str(sentence.position)
-        sentences[sid] = sentence.text
-        for it in sentence.items:
-            iid = item_id(sid, it.labeler)
-            items[iid] = Item(iid, sid, it.labeler, it.causal_map())
-    common = [c for c, assignment, _ in rows if assignment.kind == "common"]
-    return JudgementData(items, sentences, [c for c, _, _ in rows], common)
+def distinct_splits(n_judges: int) -> int:
+    """How many different ways there are to split ``n_judges`` into two halves (sizes n//2 and the rest)."""
+    ways = math.comb(n_judges, n_judges // 2)
+    return ways // 2 if n_judges % 2 == 0 else ways  # an even split and its mirror image are one split
 
 
 def reliability_rows(data: JudgementData) -> list[dict[str, str]]:
@@ -89,9 +84,7 @@ def reliability_rows(data: JudgementData) -> list[dict[str, str]]:
                     "note": f"{len(judged)} maps with at least one verdict"})
     judges = {c.judge for c in comps}
     if len(judges) >= 2 and len(judged) >= 3:
-        half = split_half(comps, judged, np.random.default_rng(0), SPLITS)
-        out.append({"name": "Split-half reliability (Spearman-Brown)", "value": _fmt(half["reliability"]),
-                    "note": f"median of {SPLITS} random splits of {len(judges)} judges"})
+        out.append(_split_half_row(comps, judged, len(judges)))
     if len({c.judge for c in data.reliability}) >= 2:
         agree = agreement(data.reliability)
         out.append({"name": "Agreement on common pairs", "value": _fmt(agree["percent_agreement"]),
@@ -102,6 +95,34 @@ def reliability_rows(data: JudgementData) -> list[dict[str, str]]:
     if repeats["repeats"]:
         out.append({"name": "Repeat consistency (intra-rater)", "value": _fmt(repeats["rate"]),
                     "note": f"{repeats['consistent']} of {repeats['repeats']} repeated pairs judged the same"})
+    return out
+
+
+def _split_half_row(comps: list[Comparison], judged: list[str], n_judges: int) -> dict[str, str]:
+    ways = distinct_splits(n_judges)
+    half = split_half(comps, judged, np.random.default_rng(0), min(SPLITS, ways))
+    basis = (f"the only split of {n_judges} judges into halves" if ways == 1
+             else f"median of {SPLITS} random splits of {n_judges} judges" if ways > SPLITS
+             else f"median of all {ways} splits of {n_judges} judges")
+    r = half["r_median"]
+    if math.isnan(r) or r <= 0:
+        # Spearman-Brown, 2r / (1 + r), is meaningless for r <= 0 and runs off to -infinity near r = -1
+        return {"name": "Split-half reliability (Spearman-Brown)", "value": "–" if math.isnan(r) else "none yet",
+                "note": f"{basis}; the halves' scores correlate at r = {_fmt(r)}, so they do not agree yet "
+                        "(more verdicts per map needed)"}
+    return {"name": "Split-half reliability (Spearman-Brown)", "value": _fmt(half["reliability"]),
+            "note": f"{basis}; halves correlate at r = {_fmt(r)}"}
+
+
+def comment_rows(rows: list[tuple[Comparison, Any, Any]]) -> list[dict[str, str]]:
+    """Every verdict that came with a comment, oldest first: judge, sentence, the two labelers, verdict."""
+    out = []
+    for comp, _, verdict in rows:
+        if verdict.comment:
+            a, b = comp.a.rsplit("/", 1)[1], comp.b.rsplit("/", 1)[1]
+            chosen = {"A": a, "B": b, "tie": "tie"}[comp.verdict]
+            out.append({"judge": comp.judge, "sentence": sentence_of(comp.a), "a": a, "b": b, "verdict": chosen,
+                        "comment": verdict.comment})
     return out
 
 
@@ -129,12 +150,13 @@ def study_results(session: Session, study: Study) -> dict[str, Any]:
 
     Returns:
         ``{"n_verdicts", "n_ties", "judges", "sentences": sentence_scores(...), "reliability": {...},
-        "alignment": [...]}``.
+        "alignment": [...], "comments": comment_rows(...)}``.
     """
     rows = study_comparisons(session, study)
     comparisons = [c for c, _, _ in rows]
-    data = judgement_data(study, rows)
+    data = study_judgements(session, study)
     return {
+        "comments": comment_rows(rows),
         "reliability": reliability_rows(data),
         "alignment": alignment_rows(data),
         "n_verdicts": len(comparisons),

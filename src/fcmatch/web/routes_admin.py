@@ -5,8 +5,10 @@ checks the admin CSRF token.
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from fcmatch.store.study_tables import Study
 from fcmatch.study.assignment import progress
 from fcmatch.study.create import StudyConfig, create_study, invite_judge, load_labelled_maps
-from fcmatch.study.export import export_records, study_summary
+from fcmatch.study.export import export_records, records_csv, records_jsonl, study_summary, write_match_folder
 from fcmatch.study.results import study_results
 from fcmatch.web.admin import admin_csrf, admin_router, row_or_404
 from fcmatch.web.pages import render
@@ -156,15 +158,35 @@ def results_page(request: Request, study_id: int):
         return render(request, "admin_results.html", study=study, results=results, csrf=admin_csrf(request))
 
 
+def _download(body: str | bytes, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 @admin.get("/studies/{study_id}/export.jsonl")
 def export_route(request: Request, study_id: int):
     with request.app.state.sessions() as session:
         records = export_records(session, _study(session, study_id))
-    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    return Response(
-        body, media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="study-{study_id}-comparisons.jsonl"'},
-    )
+    return _download(records_jsonl(records), "application/x-ndjson", f"study-{study_id}-comparisons.jsonl")
+
+
+@admin.get("/studies/{study_id}/export.csv")
+def export_csv_route(request: Request, study_id: int):
+    with request.app.state.sessions() as session:
+        records = export_records(session, _study(session, study_id))
+    return _download(records_csv(records), "text/csv; charset=utf-8", f"study-{study_id}-comparisons.csv")
+
+
+@admin.get("/studies/{study_id}/export.zip")
+def export_match_route(request: Request, study_id: int):
+    """The MATCH-layout folder of ``fcmatch study export N FOLDER``, zipped."""
+    with request.app.state.sessions() as session, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / f"study-{study_id}"
+        write_match_folder(session, _study(session, study_id), folder)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.rglob("*.json")):
+                archive.write(path, path.relative_to(tmp).as_posix())
+    return _download(buffer.getvalue(), "application/zip", f"study-{study_id}-match.zip")
 
 
 router.include_router(admin)
