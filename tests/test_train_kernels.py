@@ -173,8 +173,8 @@ def test_drop_positions_in_segments_keep_the_law_and_ignore_the_thread_count(mon
 
 @needs_kernels
 def test_loading_the_kernels_keeps_denormals_and_records_the_build():
-    """Built without -ffast-math: GCC before 13 links a shared library built with it to code that turns on
-    flush-to-zero for the whole process when it loads, and a float32 1e-39 then read as 0 in torch too."""
+    """Built without -ffast-math: with GCC before 13 a shared library built with it turns on flush-to-zero and
+    denormals-are-zero for the whole process when it loads (a float32 1e-39 then reads as 0 in torch too)."""
     library = kernels.library()
     assert float(torch.tensor([1e-39]) * 1.0) > 0
     assert library.build is None or ("-ffast-math" not in library.build["flags"] and "-O3" in library.build["flags"])

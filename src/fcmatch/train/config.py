@@ -90,7 +90,7 @@ class TrainConfig:
     dtype: str = "auto"
     """Weights/compute dtype: auto (fp32 on CPU, bf16 on CUDA if supported), float32, bfloat16, float16 (autocast)."""
     fast_paths: str = "auto"
-    """CPU fast path: auto (on when training on a CPU) or off (plain peft forward and backward, torch's allocator, no process-wide settings). See docs/training.md."""
+    """CPU fast path: auto (on when training on a CPU) or off (plain peft forward and backward, torch's allocator, no process-wide settings)."""
     num_threads: int = 0
     """CPU threads for torch (0 = physical cores / processes)."""
     distributed: str = "ddp"

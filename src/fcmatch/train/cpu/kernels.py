@@ -1,5 +1,5 @@
-"""C kernels for the CPU LoRA fast paths (``kernels.c``, ``kernels_attention.c``): fused passes that eager
-PyTorch runs as several.
+"""C kernels for the CPU LoRA fast paths (``kernels.c``, ``kernels_llama.c``, ``kernels_attention.c``): fused passes
+that eager PyTorch runs as several.
 
 - ``drop_positions``: the dropped positions of an i.i.d. Bernoulli(p) mask as geometric gaps, from a
   xoshiro256** stream seeded by one draw from torch's generator (so runs stay reproducible and resumable),
@@ -45,7 +45,7 @@ from fcmatch.train.cpu import build
 
 logger = logging.getLogger(__name__)
 
-_SOURCES = (Path(__file__).with_name("kernels.c"), Path(__file__).with_name("kernels_attention.c"))
+_SOURCES = tuple(Path(__file__).with_name(name) for name in ("kernels.c", "kernels_llama.c", "kernels_attention.c"))
 _HEADERS = (Path(__file__).with_name("kernels_vector.h"),)  # included by the sources: part of the library's hash
 # No -ffast-math: it lets the compiler assume no NaN or infinity, and with GCC before 13 a shared library built
 # with it sets flush-to-zero and denormals-are-zero for the whole process when it loads (a float32 1e-39 then
