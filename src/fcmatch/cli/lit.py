@@ -14,6 +14,10 @@ import json
 ACTIONS = {
     "parse": ("JATS, GROBID TEI or PDF files -> cited sentences (with offsets), references, causal-map JSONL",
               "config:ParseConfig", "parse:parse_documents"),
+    "resolve": ("references -> Crossref DOIs verified by title and year, cached in SQLite; unresolved ones kept",
+                "config:ResolveConfig", "resolve:resolve_references"),
+    "calibrate": ("the resolver against the printed DOIs, offline, through a local Crossref stand-in with decoys",
+                  "config:CalibrateConfig", "resolve:calibrate"),
 }
 
 

@@ -80,3 +80,24 @@ class ResolveConfig:
     def validate(self) -> None:
         if self.min_title_similarity > 100:
             raise ConfigError(f"--min-title-similarity must be <= 100, got {self.min_title_similarity}")
+
+
+@dataclass
+class CalibrateConfig:
+    """``fcmatch lit calibrate``: the resolver against the printed DOIs, offline, through the local stand-in."""
+
+    references: str = setting("", positional=True, metavar="REFERENCES")
+    """references.jsonl from ``lit parse`` (those printing a DOI are the truth)."""
+    out_dir: str = setting("", required=True, metavar="DIR")
+    """Folder for resolved.jsonl, thresholds.json and config.yaml."""
+    drop_every: int = setting(3, minimum=0)
+    """Leave the true record of one work in this many out of the stand-in (0: none), so only decoys answer."""
+    thresholds: list[float] = setting(default_factory=lambda: [50.0, 60.0, 70.0, 80.0, 85.0, 90.0, 95.0, 99.0])
+    """Title-similarity thresholds to tabulate."""
+    min_title_similarity: float = setting(90.0, minimum=0)
+    """The resolver's title threshold (as ``lit resolve --min-title-similarity``)."""
+    year_tolerance: int = setting(1, minimum=0)
+    """The resolver's year tolerance (as ``lit resolve --year-tolerance``)."""
+
+    def __post_init__(self) -> None:
+        check(self)
