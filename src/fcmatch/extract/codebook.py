@@ -67,6 +67,7 @@ class Codebook:
         self.names = list(forms.values())
         self.encoder = encoder
         self._index = {key: i for i, key in enumerate(self.keys)}
+        embed(sorted(self.keys, key=len), encoder)  # length order pads less (see retrieval.Retriever)
         self._vectors = embed(self.keys, encoder)
 
     @classmethod
