@@ -18,6 +18,10 @@ ACTIONS = {
                 "config:ResolveConfig", "resolve:resolve_references"),
     "calibrate": ("the resolver against the printed DOIs, offline, through a local Crossref stand-in with decoys",
                   "config:CalibrateConfig", "resolve:calibrate"),
+    "search": ("arXiv API search -> paper metadata as JSONL (paged, 3 s between calls)",
+               "config:SearchConfig", "arxiv:search"),
+    "fetch": ("the PDFs of a search file -> a content-addressed cache; re-run to resume",
+              "config:FetchConfig", "arxiv:fetch"),
 }
 
 

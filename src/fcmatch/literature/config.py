@@ -101,3 +101,49 @@ class CalibrateConfig:
 
     def __post_init__(self) -> None:
         check(self)
+
+
+@dataclass
+class SearchConfig:
+    """``fcmatch lit search``: arXiv metadata for a query, as JSONL."""
+
+    query: str = setting("", positional=True, metavar="QUERY")
+    """arXiv search_query, e.g. 'all:"causal map"' or 'ti:weeds AND cat:q-bio.PE' (URL-encoded for you)."""
+    output: str = setting("", required=True, metavar="FILE")
+    """JSONL, one paper a line: id, title, summary, authors, published, updated, doi, categories, pdf_url."""
+    max_results: int = setting(100, minimum=1)
+    """Most papers to fetch metadata for."""
+    page_size: int = setting(100, minimum=1)
+    """Papers per API call (arXiv allows up to 2000; smaller pages are kinder to it)."""
+    sort_by: str = setting("relevance", choices=("relevance", "lastUpdatedDate", "submittedDate"))
+    """Order of results."""
+    delay: float = setting(3.0, minimum=0)
+    """Seconds between API calls; arXiv's API terms ask for 3."""
+    arxiv_url: str = setting("https://export.arxiv.org", metavar="URL")
+    """arXiv API base URL (a local stand-in for tests)."""
+    http: HttpSettings = field(default_factory=HttpSettings)
+    """Client settings."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+
+@dataclass
+class FetchConfig:
+    """``fcmatch lit fetch``: the PDFs of a ``lit search`` file into a content-addressed cache, resumable."""
+
+    metadata: str = setting("", positional=True, metavar="FILE")
+    """JSONL from ``lit search`` (each line's pdf_url is downloaded)."""
+    cache_dir: str = setting("", required=True, metavar="DIR")
+    """Cache folder: objects/<sha256[:2]>/<sha256>.pdf and index.json (arXiv id -> object)."""
+    max_results: int = setting(0, minimum=0)
+    """Fetch at most this many papers from the file (0: all)."""
+    delay: float = setting(3.0, minimum=0)
+    """Seconds between downloads (arXiv asks for 3 between calls)."""
+    http: HttpSettings = field(default_factory=HttpSettings)
+    """Client settings."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        check(self)
