@@ -63,7 +63,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db_url: str, admin_token: str = "load-test-admin", timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+def start_server(db_url: str, admin_token: str = "load-test-admin-token", timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
     """Start uvicorn on 127.0.0.1 in a subprocess; returns (process, base URL) once /healthz answers.
 
     Raises:
@@ -201,9 +201,9 @@ def run_load_test(
 
     from fcmatch.web.app import create_app
 
-    app = create_app(db_url, admin_token="load-test-admin")
+    app = create_app(db_url, admin_token="load-test-admin-token")
     try:
-        export = TestClient(app).get("/admin/studies/1/export.jsonl", headers={"Authorization": "Bearer load-test-admin"})
+        export = TestClient(app).get("/admin/studies/1/export.jsonl", headers={"Authorization": "Bearer load-test-admin-token"})
         result["after_restart"] = len(export.raise_for_status().text.splitlines())
     finally:
         app.state.engine.dispose()

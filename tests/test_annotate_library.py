@@ -80,21 +80,28 @@ def test_assignment_rejects_bad_settings(kwargs, message):
         plan_assignments(**args)
 
 
-def test_parse_annotation_validates_and_drops_half_typed_rows():
-    doc = parse_annotation(
-        {
-            "edges": [
-                {"cause": " rain ", "effect": "yield", "sign": "+", "confidence": "high", "origin": 0},
-                {"cause": "heat", "effect": "", "sign": "-"},
-            ],
-            "rejected": [1, 1],
-            "flag": "",
-            "status": "done",
-        },
-        n_suggestions=2,
-    )
-    assert [(e.cause, e.effect, e.sign, e.confidence, e.origin) for e in doc.edges] == [("rain", "yield", 1, "high", 0)]
-    assert doc.rejected == [1] and doc.status == "done"
+def test_parse_annotation_validates_and_keeps_half_typed_rows_as_draft():
+    payload = {
+        "edges": [
+            {"cause": " rain ", "effect": "yield", "sign": "+", "confidence": "high", "origin": 0},
+            {"cause": "heat", "effect": "", "sign": "-"},
+            {"cause": "", "effect": ""},
+        ],
+        "rejected": [1, 1],
+        "flag": "",
+        "status": "draft",
+    }
+    doc = parse_annotation(payload, n_suggestions=2)
+    # the draft keeps the half-typed row (autosave runs while people type); the map has only real edges
+    assert [(e.cause, e.effect, e.sign) for e in doc.edges] == [("rain", "yield", 1), ("heat", "", -1), ("", "", 1)]
+    assert [(e.cause, e.effect) for e in doc.causal_map("s").edges] == [("rain", "yield")]
+    assert doc.rejected == [1] and doc.status == "draft"
+    with pytest.raises(AnnotationError, match="edge 2 has no effect yet"):  # "Done" with a half-typed row
+        parse_annotation({**payload, "status": "done"}, n_suggestions=2)
+    payload["edges"] = payload["edges"][:1] + payload["edges"][2:]
+    done = parse_annotation({**payload, "status": "done"}, n_suggestions=2)
+    assert [(e.cause, e.effect, e.sign, e.confidence, e.origin) for e in done.edges] == [("rain", "yield", 1, "high", 0)]
+    assert done.status == "done"  # an empty row is dropped on "Done"
     for bad, field in [
         ({"edges": [{"cause": "a", "effect": "b", "sign": "up"}]}, "sign"),
         ({"edges": [{"cause": "a", "effect": "b", "origin": 5}]}, "origin"),

@@ -119,7 +119,7 @@ def test_annotators_see_only_their_own_work(client):
     # CSRF: missing, or another annotator's token
     assert put(client, data_ann, {"edges": []}, csrf="").status_code == 403
     assert put(client, data_ann, {"edges": []}, csrf=data_bob["csrf"]).status_code == 403
-    assert put(client, data_ann, {"edges": [{"cause": "a", "effect": "b", "sign": "maybe"}]}).status_code == 400
+    assert put(client, data_ann, {"edges": [{"cause": "a", "effect": "b", "sign": "maybe"}]}).status_code == 422
 
 
 def test_sentence_text_is_escaped(client):

@@ -42,6 +42,11 @@ class EditorEdge:
     confidence: str | None = None
     origin: int | None = None
 
+    @property
+    def complete(self) -> bool:
+        """Both cause and effect are filled in (a half-typed row is kept in the draft, not yet an edge)."""
+        return bool(self.cause and self.effect)
+
     def edge(self) -> Edge:
         return Edge(self.cause, self.effect, self.sign)
 
@@ -82,11 +87,16 @@ class AnnotationDoc:
             "note": self.note,
         }
 
+    def complete_edges(self) -> list[EditorEdge]:
+        """The rows with both a cause and an effect: the annotation's edges proper."""
+        return [e for e in self.edges if e.complete]
+
     def causal_map(self, text: str, source: str = "", meta: dict[str, Any] | None = None) -> CausalMap:
-        """The annotation as a CausalMap (a ``no_claim`` sentence has no edges; duplicates dropped)."""
+        """The annotation as a CausalMap (a ``no_claim`` sentence has no edges; duplicates and
+        half-typed rows dropped)."""
         meta = dict(meta or {})
-        edges = [] if self.flag == "no_claim" else [e.edge() for e in self.edges]
-        confidences = [] if self.flag == "no_claim" else [e.confidence for e in self.edges]
+        edges = [] if self.flag == "no_claim" else [e.edge() for e in self.complete_edges()]
+        confidences = [] if self.flag == "no_claim" else [e.confidence for e in self.complete_edges()]
         if any(confidences):
             meta["edge_confidence"] = confidences
         if self.flag:
@@ -106,18 +116,20 @@ def parse_annotation(payload: Any, n_suggestions: int = 0) -> AnnotationDoc:
         n_suggestions: how many suggestions the sentence has; ``origin`` and ``rejected`` must index them.
 
     Returns:
-        The parsed document. Edges with an empty cause or effect are kept out (a half-typed row is
-        not an edge yet, and autosave runs while people type).
+        The parsed document. A half-typed row (cause or effect still empty) is kept, so that autosave,
+        which runs while people type, loses nothing; it is no edge of the map yet. Entirely empty rows
+        of a document marked done are dropped.
 
     Raises:
-        AnnotationError: wrong types, unknown flag/status/confidence/sign, too many or too long fields.
+        AnnotationError: wrong types, unknown flag/status/confidence/sign, too many or too long fields,
+            or ``status: done`` with a half-typed row (the message names the row).
     """
     if not isinstance(payload, dict):
         raise AnnotationError("the annotation must be a JSON object")
     raw_edges = payload.get("edges") or []
     if not isinstance(raw_edges, list) or len(raw_edges) > MAX_EDGES:
         raise AnnotationError(f"'edges' must be a list of at most {MAX_EDGES} edges")
-    edges = [edge for i, raw in enumerate(raw_edges) if (edge := _parse_edge(raw, i, n_suggestions))]
+    edges = [_parse_edge(raw, i, n_suggestions) for i, raw in enumerate(raw_edges)]
     rejected = payload.get("rejected") or []
     if not isinstance(rejected, list) or not all(_is_index(r, n_suggestions) for r in rejected):
         raise AnnotationError(f"'rejected' must list suggestion indices below {n_suggestions}")
@@ -126,6 +138,14 @@ def parse_annotation(payload: Any, n_suggestions: int = 0) -> AnnotationDoc:
     note = payload.get("note") or ""
     if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
         raise AnnotationError(f"'note' must be text of at most {MAX_NOTE_CHARS} characters")
+    if status == "done":
+        edges = [e for e in edges if e.cause or e.effect]
+        for number, edge in enumerate(edges, start=1):
+            if not edge.complete:
+                missing = "cause" if not edge.cause else "effect"
+                raise AnnotationError(
+                    f"edge {number} has no {missing} yet: complete it or delete it before marking the sentence done"
+                )
     return AnnotationDoc(edges, sorted(set(rejected)), flag, status, note.strip())
 
 
@@ -142,7 +162,7 @@ def _choice(payload: dict, key: str, allowed: tuple[str, ...], default: str) -> 
     return value
 
 
-def _parse_edge(raw: Any, i: int, n_suggestions: int) -> EditorEdge | None:
+def _parse_edge(raw: Any, i: int, n_suggestions: int) -> EditorEdge:
     if not isinstance(raw, dict):
         raise AnnotationError(f"edge {i} must be an object")
     cause, effect = raw.get("cause", ""), raw.get("effect", "")
@@ -151,8 +171,6 @@ def _parse_edge(raw: Any, i: int, n_suggestions: int) -> EditorEdge | None:
     cause, effect = clean_concept(cause), clean_concept(effect)
     if len(cause) > MAX_CONCEPT_CHARS or len(effect) > MAX_CONCEPT_CHARS:
         raise AnnotationError(f"edge {i}: a concept is longer than {MAX_CONCEPT_CHARS} characters")
-    if not cause or not effect:
-        return None
     try:
         sign = parse_sign(raw.get("sign", "+"), f"edge {i}")
     except SignError as err:

@@ -61,11 +61,11 @@ def priorities(
         ValueError: unknown ``by``, or ``disagreement`` when no sentence has two models' predictions.
     """
     if by not in ORDERINGS:
-        raise ValueError(f"--order must be one of {', '.join(ORDERINGS)}, got {by!r}")
+        raise ValueError(f"--by must be one of {', '.join(ORDERINGS)}, got {by!r}")
     if by == "input":
         return {key: 0.0 for key in predictions}
     if by == "uncertainty":
         return {key: sum(map(model_uncertainty, ps)) / len(ps) for key, ps in predictions.items() if ps}
     if not any(len(ps) >= 2 for ps in predictions.values()):
-        raise ValueError("--order disagreement needs predictions from at least two models; import another model's")
+        raise ValueError("--by disagreement needs predictions from at least two models; import another model's")
     return {key: model_disagreement(ps, matcher) for key, ps in predictions.items()}

@@ -118,20 +118,38 @@ def reissue_link(session: Session, project: Project, name: str) -> str:
     Raises:
         ValueError: no annotator of that name in the project.
     """
+    annotator = _annotator_named(project, name)
+    token = new_token()
+    annotator.token_hash = hash_token(token)
+    annotator.revoked = False
+    session.flush()
+    return token
+
+
+def revoke_link(session: Session, project: Project, name: str) -> None:
+    """Make an annotator's link open nothing (a leaked link); their work stays. :func:`reissue_link` undoes it.
+
+    Raises:
+        ValueError: no annotator of that name in the project.
+    """
+    annotator = _annotator_named(project, name)
+    annotator.token_hash = hash_token(new_token())  # nobody holds this token: the old link is dead
+    annotator.revoked = True
+    session.flush()
+
+
+def _annotator_named(project: Project, name: str) -> Annotator:
     annotator = next((a for a in project.annotators if a.name == clean_concept(name)), None)
     if annotator is None:
         raise ValueError(f"project {project.name!r} has no annotator named {name!r}")
-    token = new_token()
-    annotator.token_hash = hash_token(token)
-    session.flush()
-    return token
+    return annotator
 
 
 def annotator_for_token(session: Session, token: str) -> Annotator | None:
     """The annotator whose secret link carries ``token``, or None."""
     if not token or len(token) > 200:
         return None
-    return session.scalar(select(Annotator).where(Annotator.token_hash == hash_token(token)))
+    return session.scalar(select(Annotator).where(Annotator.token_hash == hash_token(token), Annotator.revoked.is_(False)))
 
 
 def assign(session: Session, project: Project) -> dict[str, int]:
@@ -186,8 +204,12 @@ def import_predictions(
         ``{"models": {name: predictions stored}, "unmatched": predictions whose sentence is not in the project}``.
 
     Raises:
-        ValueError: a prediction without a model name and no ``model`` given.
+        ValueError: no prediction at all (an empty file), or a prediction without a model name and no
+            ``model`` given.
     """
+    maps = list(maps)
+    if not maps:
+        raise ValueError("no predictions to import (the file is empty); expected fcmatch extract output (.jsonl)")
     by_text = {s.text: s for s in project.sentences}
     existing = {
         (p.sentence_id, p.model): p

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -12,9 +13,10 @@ from sqlalchemy.orm import Session
 from fcmatch.annotate.agreement import agreement_report
 from fcmatch.annotate.suggestions import outcome_rates
 from fcmatch.annotate.tasks import load_doc, progress
-from fcmatch.data.causal_map import CausalMap
+from fcmatch.data.causal_map import CausalMap, Edge
 from fcmatch.data.formats import write_maps
 from fcmatch.store.annotation_tables import Annotator, Project, ProjectSentence, SuggestionOutcome, Task
+from fcmatch.store.csv_cells import safe_cell
 
 PER_SENTENCE = ("one", "all")
 
@@ -82,10 +84,21 @@ def export_maps(session: Session, project: Project, per_sentence: str = "one", *
 def export_project(
     session: Session, project: Project, path: str | os.PathLike, fmt: str | None = None, **kwargs: Any
 ) -> int:
-    """Write :func:`export_maps` to ``path`` (.jsonl fcmatch, .csv causal claims, .json MATCH); return the count."""
+    """Write :func:`export_maps` to ``path`` (.jsonl fcmatch, .csv causal claims, .json MATCH); return the count.
+
+    In a CSV, text that a spreadsheet would run as a formula (``=...``, ``+...``, ``-...``, ``@...``)
+    gets a leading ``'`` (:func:`fcmatch.store.csv_cells.safe_cell`); the other formats keep it as typed.
+    """
     maps = export_maps(session, project, **kwargs)
+    if (fmt or Path(path).suffix.lower().lstrip(".")) == "csv":
+        maps = [_spreadsheet_safe(m) for m in maps]
     write_maps(maps, path, fmt)
     return len(maps)
+
+
+def _spreadsheet_safe(cmap: CausalMap) -> CausalMap:
+    edges = [Edge(safe_cell(e.cause), safe_cell(e.effect), e.sign) for e in cmap.edges]
+    return CausalMap(safe_cell(cmap.text), edges, safe_cell(cmap.source), cmap.meta)
 
 
 def project_agreement(session: Session, project: Project, matcher: str = "exact", worst: int = 10) -> dict[str, Any]:

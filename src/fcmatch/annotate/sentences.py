@@ -15,6 +15,7 @@ from typing import Any
 
 from fcmatch.data.causal_map import clean_concept
 from fcmatch.data.formats import FormatError, read_jsonl
+from fcmatch.store.inputs import read_named
 
 # CSV columns tried in order when no column is named; "Causal claim" is the causal-claims CSV's own.
 TEXT_COLUMNS = ("text", "sentence", "Causal claim")
@@ -49,18 +50,19 @@ def read_sentences(path: str | os.PathLike, column: str | None = None) -> list[S
 
     Raises:
         FileNotFoundError: no such file.
-        FormatError: no usable text column, a sentence over ``MAX_SENTENCE_CHARS``, or no sentence at all.
+        FormatError: no usable text column, a malformed CSV (e.g. an unterminated quote), a file that
+            is not UTF-8, a sentence over ``MAX_SENTENCE_CHARS``, or no sentence at all.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        records = _read_csv(path, column)
+        records = read_named(path, lambda p: _read_csv(p, column))
     elif suffix == ".jsonl":
-        records = [SentenceRecord(m.text, m.source, _kept_meta(m.meta)) for m in read_jsonl(path)]
+        records = [SentenceRecord(m.text, m.source, _kept_meta(m.meta)) for m in read_named(path, read_jsonl)]
     else:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = read_named(path, lambda p: p.read_text(encoding="utf-8-sig")).splitlines()
         records = [SentenceRecord(line) for line in lines]
     return dedupe_sentences(records, str(path))
 
@@ -90,15 +92,19 @@ def dedupe_sentences(records: list[SentenceRecord], where: str = "input") -> lis
 
 def _read_csv(path: Path, column: str | None) -> list[SentenceRecord]:
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        fields = reader.fieldnames or []
-        if column is None:
-            column = next((c for c in TEXT_COLUMNS if c in fields), None)
+        # strict: an unterminated quote is an error instead of one "sentence" running to the end of the file
+        reader = csv.DictReader(handle, strict=True)
+        try:
+            fields = reader.fieldnames or []
             if column is None:
-                raise FormatError(f"{path}:1: no text column; name one with --column (found {fields})")
-        elif column not in fields:
-            raise FormatError(f"{path}:1: no column {column!r}; found {fields}")
-        return [SentenceRecord(row[column] or "", (row.get("source") or "").strip()) for row in reader]
+                column = next((c for c in TEXT_COLUMNS if c in fields), None)
+                if column is None:
+                    raise FormatError(f"{path}:1: no text column; name one with --column (found {fields})")
+            elif column not in fields:
+                raise FormatError(f"{path}:1: no column {column!r}; found {fields}")
+            return [SentenceRecord(row[column] or "", (row.get("source") or "").strip()) for row in reader]
+        except csv.Error as err:
+            raise FormatError(f"{path}:{reader.line_num}: malformed CSV ({err}); is a quote left open?") from None
 
 
 def _kept_meta(meta: dict[str, Any]) -> dict[str, Any]:

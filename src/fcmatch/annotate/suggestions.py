@@ -22,9 +22,9 @@ OUTCOMES = ("accepted", "edited", "rejected", "pending")
 
 def suggestion_outcomes(suggested: Sequence[Edge], doc: AnnotationDoc) -> list[str]:
     """The outcome of each suggested edge in ``doc`` (one of :data:`OUTCOMES`, in suggestion order)."""
-    keys = {e.edge().key() for e in doc.edges}
+    keys = {e.edge().key() for e in doc.complete_edges()}
     origins: dict[int, list[Edge]] = defaultdict(list)
-    for e in doc.edges:
+    for e in doc.complete_edges():
         if e.origin is not None:
             origins[e.origin].append(e.edge())
     rejected = set(doc.rejected)

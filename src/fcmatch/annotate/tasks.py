@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from fcmatch.annotate.annotation import AnnotationDoc, parse_annotation
+from fcmatch.annotate.annotation import AnnotationDoc, AnnotationError, parse_annotation
 from fcmatch.annotate.suggestions import suggestion_outcomes
 from fcmatch.data.causal_map import Edge
 from fcmatch.store.annotation_tables import Annotator, Prediction, ProjectSentence, SuggestionOutcome, Task
@@ -106,6 +106,8 @@ def save_task(session: Session, task: Task, payload: Any, base_version: Any) -> 
     """
     if not isinstance(base_version, int) or isinstance(base_version, bool):
         raise StaleAnnotation(task_view(session, task))
+    if not 0 <= base_version < 2**63:  # a database integer; a larger one overflows in the driver
+        raise AnnotationError(f"'version' must be a stored version, got {base_version}")
     suggested = suggested_edges(session, task)
     doc = parse_annotation(payload, len(suggested))
     status = "done" if doc.status == "done" else "draft"

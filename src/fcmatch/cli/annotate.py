@@ -120,8 +120,9 @@ def _assign(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from fcmatch.annotate.project import get_project, import_predictions
     from fcmatch.data.formats import read_jsonl
+    from fcmatch.store.inputs import read_named
 
-    maps = read_jsonl(args.predictions)
+    maps = read_named(args.predictions, read_jsonl)
     with open_sessions(args.db).begin() as session:
         report = import_predictions(session, get_project(session, args.project), maps, args.model)
     print(json.dumps(report))

@@ -32,7 +32,11 @@ class NotAssigned(LookupError):
 
 
 class AlreadyAnswered(ValueError):
-    """The assignment already has a different verdict (the first one stands)."""
+    """The assignment already has a different verdict (the first one stands); ``stored`` is that verdict."""
+
+    def __init__(self, assignment_id: int, stored: str):
+        super().__init__(f"assignment {assignment_id} already has verdict {stored!r}")
+        self.stored = stored
 
 
 @dataclass
@@ -208,6 +212,25 @@ def _current(session: Session, judge: Judge, mine: list[_Slot]) -> Assignment | 
     return assignment
 
 
+def undo_last_verdict(session: Session, judge: Judge) -> Assignment | None:
+    """Take back the judge's most recent verdict: its pair is shown again, as the judge's next one.
+
+    Returns:
+        The assignment that is open again, or None when the judge has given no verdict.
+    """
+    row = session.execute(
+        select(Verdict, Assignment).join(Assignment, Assignment.id == Verdict.assignment_id)
+        .where(Assignment.judge_id == judge.id).order_by(Verdict.created.desc(), Verdict.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    verdict, assignment = row
+    session.delete(verdict)
+    session.flush()
+    session.expire(assignment)
+    return assignment
+
+
 def record_verdict(session: Session, judge: Judge, assignment_id: int, verdict: str, comment: str = "") -> Verdict:
     """Store a verdict for one of the judge's assignments; resubmitting the same verdict is a no-op.
 
@@ -232,7 +255,7 @@ def record_verdict(session: Session, judge: Judge, assignment_id: int, verdict: 
         raise NotAssigned(f"assignment {assignment_id} is not assigned to this judge")
     if assignment.verdict is not None:
         if assignment.verdict.verdict != verdict:
-            raise AlreadyAnswered(f"assignment {assignment_id} already has verdict {assignment.verdict.verdict!r}")
+            raise AlreadyAnswered(assignment_id, assignment.verdict.verdict)
         return assignment.verdict
     stored = Verdict(assignment_id=assignment.id, verdict=verdict, comment=(comment or "").strip()[:MAX_COMMENT])
     try:

@@ -22,6 +22,7 @@ from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.formats import read_maps
 from fcmatch.judge.judgements import read_match_study
 from fcmatch.judge.pairing import PAIRING
+from fcmatch.store.inputs import read_named
 from fcmatch.store.study_tables import Item, Judge, Sentence, Study
 from fcmatch.store.tokens import hash_token, new_token
 
@@ -96,7 +97,7 @@ def load_labelled_maps(paths: Iterable[str | os.PathLike]) -> list[CausalMap]:
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
     for path in files:
-        for cmap in _read_utf8(path, read_maps):
+        for cmap in read_named(path, read_maps):
             labeler = cmap.meta.get("labeler") if path.suffix == ".json" else None
             cmap.source = str(labeler or path.stem)
             sentence_id = cmap.meta.get("sentence_id", cmap.meta.get("id"))
@@ -108,18 +109,8 @@ def load_labelled_maps(paths: Iterable[str | os.PathLike]) -> list[CausalMap]:
     return maps
 
 
-def _read_utf8(path: Path, reader):
-    try:
-        return reader(path)
-    except UnicodeDecodeError as err:
-        raise ValueError(
-            f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
-            "save the file as UTF-8"
-        ) from None
-
-
 def _match_study_maps(folder: Path) -> list[CausalMap]:
-    data = _read_utf8(folder, read_match_study)
+    data = read_named(folder, read_match_study)
     maps = []
     for item in data.items.values():
         cmap = item.map

@@ -7,7 +7,7 @@ Run it with ``fcmatch serve [--db URL] [--host 127.0.0.1 --port 8000]``; build i
   one transaction that commits (durably: SQLite WAL, ``synchronous=FULL``) before the response is
   built; it queues on ``request.app.state.write_lock`` so concurrent SQLite writers take turns fairly.
   ``request.app.state.sessions`` is the plain ``sessionmaker`` (for reads that need no lock).
-- ``request.app.state.engine``, ``.admin_token`` and ``.secret`` (the CSRF/cookie signing key, kept in
+- ``request.app.state.engine``, ``.admin_token``, ``.secure_cookies`` and ``.secret`` (the CSRF/cookie signing key, kept in
   the database so pages rendered before a restart still post after it).
 - :mod:`fcmatch.web.security` for CSRF and the ``require_admin`` dependency, :mod:`fcmatch.web.admin`
   for an admin router, :mod:`fcmatch.web.pages` for ``render(request, "x.html", **context)``,
@@ -34,7 +34,7 @@ from fcmatch.store.engine import DEFAULT_DB_URL, make_engine, session_factory, w
 from fcmatch.store.schema import get_or_create_setting, init_db
 from fcmatch.store.tokens import new_token
 from fcmatch.web.pages import STATIC_DIR, render
-from fcmatch.web.security import SECURITY_HEADERS, BodySizeLimit
+from fcmatch.web.security import MIN_ADMIN_TOKEN, SECURITY_HEADERS, BodySizeLimit, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +53,33 @@ def create_app(
     db_url: str = DEFAULT_DB_URL,
     admin_token: str | None = None,
     max_body: int = 256 * 1024,
+    secure_cookies: bool = False,
 ) -> FastAPI:
     """Build the web app on the database at ``db_url`` (tables and migrations are applied here).
 
     Args:
         db_url: SQLAlchemy URL; an SQLite file by default, PostgreSQL works too.
-        admin_token: the admin secret; None takes ``$FCMATCH_ADMIN_TOKEN`` or, failing that, makes a random
-            one and logs it (read it back from ``app.state.admin_token``).
+        admin_token: the admin secret, at least 16 characters; None takes ``$FCMATCH_ADMIN_TOKEN`` or,
+            failing that, makes a random one and logs it (read it back from ``app.state.admin_token``).
         max_body: request body limit in bytes (uploads under ``/admin/studies`` may be up to 50 MiB).
+        secure_cookies: mark cookies ``Secure`` (sent over HTTPS only): set it when the app is served
+            behind HTTPS, leave it off for plain http://127.0.0.1.
 
     Returns:
         The FastAPI app; ``app.state.engine.dispose()`` releases the database.
+
+    Raises:
+        ValueError: an admin token shorter than 16 characters.
     """
     admin_token = admin_token or os.environ.get(ADMIN_TOKEN_ENV) or ""
     if not admin_token:
         admin_token = new_token()
         log.warning("no admin token given; using a random one for this run: %s", admin_token)
-    if len(admin_token) < 8:
-        raise ValueError("the admin token must have at least 8 characters")
+    if len(admin_token) < MIN_ADMIN_TOKEN:
+        raise ValueError(
+            f"the admin token must have at least {MIN_ADMIN_TOKEN} characters (it guards every study); "
+            "leave it out to get a random one"
+        )
 
     engine = make_engine(db_url)
     annotate_router = _optional_router("fcmatch.web.annotate")
@@ -81,6 +90,8 @@ def create_app(
     app.state.sessions = session_factory(engine)
     app.state.write_lock = writer_lock(engine)
     app.state.admin_token = admin_token
+    app.state.secure_cookies = secure_cookies
+    app.state.login_throttle = LoginThrottle()
     app.state.secret = get_or_create_setting(engine, "secret", lambda: new_token(32))
 
     app.add_middleware(BodySizeLimit, max_bytes=max_body, overrides={"/admin/studies": UPLOAD_LIMIT, "/admin/annotate": UPLOAD_LIMIT})

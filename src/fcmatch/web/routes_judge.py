@@ -1,25 +1,31 @@
-"""The judge side: ``/j/<token>`` shows the next pair, ``POST /j/<token>/verdict`` stores a verdict.
+"""The judge side: ``/j/<token>`` shows the next pair, ``POST /j/<token>/verdict`` stores a verdict,
+``POST /j/<token>/undo`` takes the last one back.
 
 A judge link is a capability: it opens that judge's own assignments and nothing else (no study listing,
 no results, no other judge's pairs). Forms work without JavaScript; ``/static/judge.js`` only adds the
 keyboard shortcuts. A POST answered with JSON (``Accept: application/json``) is how scripts and the
-load test talk to it; a browser gets a 303 back to the page (post/redirect/get, so reload never resubmits).
+load test talk to it; a browser gets a 303 back to the page (post/redirect/get, so reload never
+resubmits), or, when the verdict could not be stored (a stale tab), a page that says why.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from fcmatch.store.study_tables import Assignment, Item
-from fcmatch.study.assignment import AlreadyAnswered, NotAssigned, next_pair, record_verdict
+from fcmatch.study.assignment import AlreadyAnswered, NotAssigned, next_pair, record_verdict, undo_last_verdict
 from fcmatch.study.create import judge_by_token
+from fcmatch.web.admin import MAX_DB_ID
 from fcmatch.web.pages import render
 from fcmatch.web.security import check_csrf, csrf_token
 from fcmatch.web.svg import draw_map
 from fcmatch.web.transaction import transaction
 
 router = APIRouter()
+VERDICT_LABELS = {"A": "A better", "B": "B better", "tie": "Tie"}
 
 
 def _session_key(token: str) -> str:
@@ -39,12 +45,17 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
+def _judge(session, token: str):
+    judge = judge_by_token(session, token)
+    if judge is None:
+        raise HTTPException(status_code=404, detail="unknown link")
+    return judge
+
+
 @router.get("/j/{token}", response_class=HTMLResponse)
 def judge_page(request: Request, token: str):
     with transaction(request) as session:
-        judge = judge_by_token(session, token)
-        if judge is None:
-            raise HTTPException(status_code=404, detail="unknown link")
+        judge = _judge(session, token)
         assignment: Assignment | None
         assignment, prog = next_pair(session, judge)
         context = {
@@ -81,11 +92,18 @@ def _pair_json(request: Request, token: str, session, judge, content: bool = Tru
     return body
 
 
+def _notice(request: Request, token: str, status: int, title: str, message: str, undo: bool = False) -> HTMLResponse:
+    """A page that says why a verdict was not stored and offers to go on (and, where it helps, to undo)."""
+    page = render(request, "judge_notice.html", status, token=token, title=title, message=message, undo=undo,
+                  csrf=csrf_token(request, _session_key(token)))
+    return page
+
+
 @router.post("/j/{token}/verdict")
 def submit_verdict(
     request: Request,
     token: str,
-    assignment: int = Form(...),
+    assignment: Annotated[int, Form(ge=0, le=MAX_DB_ID)],
     verdict: str = Form(...),
     comment: str = Form(""),
     csrf: str = Form(""),
@@ -93,15 +111,24 @@ def submit_verdict(
     check_csrf(request, _session_key(token), csrf)
     json_client = _wants_json(request)
     with transaction(request) as session:
-        judge = judge_by_token(session, token)
-        if judge is None:
-            raise HTTPException(status_code=404, detail="unknown link")
+        judge = _judge(session, token)
         try:
             stored = record_verdict(session, judge, assignment, verdict, comment)
         except NotAssigned as err:
-            raise HTTPException(status_code=403, detail=str(err)) from None
+            if json_client:
+                raise HTTPException(status_code=403, detail=str(err)) from None
+            return _notice(request, token, 403, "This pair is not yours",
+                           "The form you sent was for a pair that is not on your list, so nothing was stored.")
         except AlreadyAnswered as err:
-            raise HTTPException(status_code=409, detail=str(err)) from None
+            if json_client:
+                raise HTTPException(status_code=409, detail=str(err)) from None
+            return _notice(
+                request, token, 409, "You had already judged this pair",
+                f"This pair already has your verdict “{VERDICT_LABELS[err.stored]}”, probably given in another "
+                f"tab or window. The verdict you just chose (“{VERDICT_LABELS.get(verdict, verdict)}”) was not "
+                "stored; the first one stands. Go on to your next pair, or take back your last verdict to judge "
+                "it again.", undo=True,
+            )
         except ValueError as err:
             raise HTTPException(status_code=422, detail=str(err)) from None
         result = {"assignment": assignment, "verdict": stored.verdict, "id": stored.id}
@@ -114,12 +141,23 @@ def submit_verdict(
     return RedirectResponse(f"/j/{token}", status_code=303)
 
 
+@router.post("/j/{token}/undo")
+def undo(request: Request, token: str, csrf: str = Form("")):
+    """Take back the judge's last verdict; its pair is shown again."""
+    check_csrf(request, _session_key(token), csrf)
+    with transaction(request) as session:
+        judge = _judge(session, token)
+        reopened = undo_last_verdict(session, judge)
+        body = {"reopened": reopened.id if reopened else None, "next": _pair_json(request, token, session, judge, False)}
+    if _wants_json(request):
+        return JSONResponse(body)
+    return RedirectResponse(f"/j/{token}", status_code=303)
+
+
 @router.get("/j/{token}/next")
 def next_json(request: Request, token: str):
     """The current pair as JSON (for scripts and the load test): ids, sides' edges, progress, csrf."""
     with transaction(request) as session:
-        judge = judge_by_token(session, token)
-        if judge is None:
-            raise HTTPException(status_code=404, detail="unknown link")
+        judge = _judge(session, token)
         body = _pair_json(request, token, session, judge)
     return JSONResponse(body)

@@ -33,7 +33,8 @@ from fcmatch.annotate.tasks import (
 from fcmatch.data.formats import FormatError, read_jsonl
 from fcmatch.evaluate.matching import MATCHERS
 from fcmatch.store.annotation_tables import Project, Task
-from fcmatch.web.admin import admin_csrf, admin_router, row_or_404
+from fcmatch.store.inputs import read_named, shown_as
+from fcmatch.web.admin import DbId, admin_csrf, admin_router, row_or_404
 from fcmatch.web.pages import render
 from fcmatch.web.security import check_admin_csrf, check_csrf, csrf_token
 
@@ -88,7 +89,7 @@ def annotator_home(request: Request, token: str):
 
 
 @router.get("/annotate/a/{token}/t/{task_id}", response_class=HTMLResponse)
-def editor_page(request: Request, token: str, task_id: int):
+def editor_page(request: Request, token: str, task_id: DbId):
     with request.app.state.sessions.begin() as session:
         annotator = _annotator(session, token)
         tasks = ordered_tasks(session, annotator)
@@ -123,14 +124,16 @@ def editor_page(request: Request, token: str, task_id: int):
 
 
 @router.put("/annotate/a/{token}/t/{task_id}")
-async def save(request: Request, token: str, task_id: int) -> JSONResponse:
+async def save(request: Request, token: str, task_id: DbId) -> JSONResponse:
     check_csrf(request, _csrf_key(token), request.headers.get("x-csrf-token"))
     try:
         body = await request.json()
     except ValueError:
         return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+    except RecursionError:  # the JSON parser recurses once per level of nesting
+        return JSONResponse({"error": "the body is nested too deeply"}, status_code=422)
     if not isinstance(body, dict):
-        return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        return JSONResponse({"error": "the body must be a JSON object"}, status_code=422)
     with request.app.state.sessions.begin() as session:
         annotator = _annotator(session, token)
         task = session.get(Task, task_id)
@@ -139,7 +142,7 @@ async def save(request: Request, token: str, task_id: int) -> JSONResponse:
         try:
             version = save_task(session, task, body.get("doc"), body.get("version"))
         except AnnotationError as err:
-            return JSONResponse({"error": str(err)}, status_code=400, headers=NO_STORE)
+            return JSONResponse({"error": str(err)}, status_code=422, headers=NO_STORE)
         except StaleAnnotation as stale:
             return JSONResponse({"error": "conflict", "current": stale.current}, status_code=409, headers=NO_STORE)
         return JSONResponse({"version": version, "status": task.status}, headers=NO_STORE)
@@ -200,9 +203,10 @@ async def create(
             with request.app.state.sessions.begin() as session:
                 project = projects.create_project(session, name, records, overlap, redundancy, seed, instructions)
                 project_id = project.id
-        except (ValueError, UnicodeDecodeError) as err:
+        except ValueError as err:
+            message = shown_as(str(err), folder, {path.name: Path(sentences.filename or "file").name})
             with request.app.state.sessions.begin() as session:
-                return _admin_list(request, session, str(err).replace(str(path), sentences.filename or "file"), 400)
+                return _admin_list(request, session, message, 400)
     return RedirectResponse(f"/admin/annotate/{project_id}", status_code=303)
 
 
@@ -230,7 +234,7 @@ def _project_page(request: Request, session, project: Project, **extra) -> HTMLR
 
 
 @admin.get("/{project_id}", response_class=HTMLResponse)
-def project_page(request: Request, project_id: int):
+def project_page(request: Request, project_id: DbId):
     with request.app.state.sessions.begin() as session:
         return _project_page(request, session, _project(session, project_id))
 
@@ -259,7 +263,7 @@ def _link(request: Request, token: str) -> str:
 
 
 @admin.post("/{project_id}/invite", response_class=HTMLResponse)
-def invite(request: Request, project_id: int, csrf: str = Form(""), names: str = Form(...)):
+def invite(request: Request, project_id: DbId, csrf: str = Form(""), names: str = Form(...)):
     check_admin_csrf(request, csrf)
 
     def action(session, project):
@@ -270,7 +274,7 @@ def invite(request: Request, project_id: int, csrf: str = Form(""), names: str =
 
 
 @admin.post("/{project_id}/reissue", response_class=HTMLResponse)
-def reissue(request: Request, project_id: int, csrf: str = Form(""), name: str = Form(...)):
+def reissue(request: Request, project_id: DbId, csrf: str = Form(""), name: str = Form(...)):
     check_admin_csrf(request, csrf)
 
     def action(session, project):
@@ -280,8 +284,19 @@ def reissue(request: Request, project_id: int, csrf: str = Form(""), name: str =
     return _act(request, project_id, action)
 
 
+@admin.post("/{project_id}/revoke", response_class=HTMLResponse)
+def revoke(request: Request, project_id: DbId, csrf: str = Form(""), name: str = Form(...)):
+    check_admin_csrf(request, csrf)
+
+    def action(session, project):
+        projects.revoke_link(session, project, name)
+        return f"The link of {name} no longer works; their work stays. \"New link\" gives them another.", []
+
+    return _act(request, project_id, action)
+
+
 @admin.post("/{project_id}/assign", response_class=HTMLResponse)
-def assign(request: Request, project_id: int, csrf: str = Form("")):
+def assign(request: Request, project_id: DbId, csrf: str = Form("")):
     check_admin_csrf(request, csrf)
 
     def action(session, project):
@@ -294,7 +309,7 @@ def assign(request: Request, project_id: int, csrf: str = Form("")):
 @admin.post("/{project_id}/suggestions", response_class=HTMLResponse)
 async def suggestions(
     request: Request,
-    project_id: int,
+    project_id: DbId,
     predictions: Annotated[UploadFile, File()],
     csrf: str = Form(""),
     model: str = Form(""),
@@ -307,9 +322,9 @@ async def suggestions(
             path = Path(folder) / "predictions.jsonl"
             path.write_bytes(content)
             try:
-                maps = read_jsonl(path)
+                maps = read_named(path, read_jsonl)
             except FormatError as err:
-                raise ValueError(str(err).replace(str(path), predictions.filename or "file")) from None
+                raise ValueError(shown_as(str(err), folder, {path.name: Path(predictions.filename or "file").name})) from None
         report = projects.import_predictions(session, project, maps, model or None)
         imported = ", ".join(f"{m}: {n}" for m, n in report["models"].items()) or "nothing"
         return f"Imported predictions ({imported}); {report['unmatched']} not in the project.", []
@@ -318,7 +333,7 @@ async def suggestions(
 
 
 @admin.post("/{project_id}/ordering", response_class=HTMLResponse)
-def ordering(request: Request, project_id: int, csrf: str = Form(""), by: str = Form(...)):
+def ordering(request: Request, project_id: DbId, csrf: str = Form(""), by: str = Form(...)):
     check_admin_csrf(request, csrf)
 
     def action(session, project):
@@ -328,7 +343,7 @@ def ordering(request: Request, project_id: int, csrf: str = Form(""), by: str = 
 
 
 @admin.get("/{project_id}/export")
-def export(request: Request, project_id: int, fmt: str = "jsonl", per_sentence: str = "one", drafts: bool = False):
+def export(request: Request, project_id: DbId, fmt: str = "jsonl", per_sentence: str = "one", drafts: bool = False):
     if fmt not in EXPORTS or per_sentence not in results.PER_SENTENCE:
         raise HTTPException(status_code=400, detail="fmt must be jsonl, csv or match; per_sentence one or all")
     kind, suffix, media = EXPORTS[fmt]

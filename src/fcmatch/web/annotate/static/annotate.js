@@ -31,6 +31,12 @@
     return doc.rejected.includes(i) ? "rejected" : "pending";
   }
 
+  function isolated(value) {
+    const bdi = document.createElement("bdi");
+    bdi.textContent = value;
+    return bdi;
+  }
+
   function button(label, onClick, cls) {
     const b = document.createElement("button");
     b.type = "button";
@@ -48,8 +54,9 @@
       const state = suggestionState(i);
       const li = document.createElement("li");
       li.className = "suggestion " + state;
+      // each concept in its own <bdi>: a right-to-left concept must not swap places with the arrow
       const text = document.createElement("span");
-      text.textContent = s.cause + " → " + s.effect + " (" + s.sign + ") ";
+      text.append(isolated(s.cause), " → ", isolated(s.effect), " (" + s.sign + ") ");
       const tag = document.createElement("span");
       tag.className = "muted state";
       tag.textContent = state;
@@ -153,6 +160,8 @@
 
   async function saveOnce() {
     dirty = false;
+    // a finished sentence that gets a half-typed edge goes back to draft instead of failing to save
+    if (doc.status === "done" && firstIncomplete()) { doc.status = "draft"; $("done-state").textContent = ""; }
     setStatus("Saving…");
     let response;
     try {
@@ -176,7 +185,8 @@
       return false;
     }
     version = body.version;
-    setStatus(dirty ? "Unsaved changes…" : "Saved");
+    const gap = firstIncomplete();
+    setStatus(dirty ? "Unsaved changes…" : gap ? "Draft saved. " + incompleteText(gap) : "Saved");
     return true;
   }
 
@@ -192,10 +202,36 @@
     return ok;
   }
 
+  // index and missing side of the first half-typed row, or null
+  function firstIncomplete() {
+    for (let i = 0; i < doc.edges.length; i++) {
+      const cause = doc.edges[i].cause.trim(), effect = doc.edges[i].effect.trim();
+      if (!cause !== !effect) { return { row: i, field: cause ? "effect" : "cause" }; }
+    }
+    return null;
+  }
+
+  function incompleteText(gap) {
+    return "Edge " + (gap.row + 1) + " has no " + gap.field + " yet: complete it or delete it.";
+  }
+
+  // a half-typed edge blocks "Done" (it would be lost) and stays in the saved draft
   async function done() {
+    const gap = firstIncomplete();
+    const message = $("done-error");
+    if (gap) {
+      message.textContent = incompleteText(gap) + " The sentence is not marked done.";
+      message.hidden = false;
+      render(gap);
+      return;
+    }
+    message.hidden = true;
+    doc.edges = doc.edges.filter((e) => e.cause.trim() || e.effect.trim());
     doc.status = "done";
     render();
-    if (await save()) { window.location.href = data.next_url; }
+    if (await save()) { window.location.href = data.next_url; return; }
+    doc.status = "draft";
+    render();
   }
 
   document.addEventListener("selectionchange", () => {
