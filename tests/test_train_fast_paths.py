@@ -120,3 +120,14 @@ def test_off_changes_nothing_process_wide(head64_model_dir, data, tmp_path):
     assert json.loads(done.stdout.splitlines()[-1]) == {"environ": True, "allocator": False, "mallopt": 0, "kernels": 0}
     manifest = json.loads((tmp_path / "off" / "manifest.json").read_text())
     assert manifest["cpu_allocator"] == "torch" and manifest["huge_pages"] is False
+
+
+def test_auto_resolves_to_the_plain_path_off_the_cpu(monkeypatch):
+    from fcmatch.train import cpu
+
+    monkeypatch.delenv("FCMATCH_KERNELS", raising=False)
+    monkeypatch.delenv("FCMATCH_ALLOCATOR", raising=False)
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+    assert cpu.enabled("auto", "cpu") and not cpu.enabled("off", "cpu")
+    assert not cpu.enabled("auto", "cuda") and not cpu.enabled("auto", torch.device("cuda", 1))
+    assert cpu.record("auto", "cuda", None, None) == {"config": "auto", "resolved": "off"}
