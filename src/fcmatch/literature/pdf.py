@@ -35,6 +35,8 @@ _NUMBERED = re.compile(r"^(\d{1,2})(\.\d{1,2})*\.?\s+([A-Z][^.!?]{1,80})$")
 _LABELLED = re.compile(r"^\s*(?:\[\d{1,4}\]|\d{1,4}\.)\s")
 _AUTHOR_START = re.compile(r"^(?:(?:van|von|de|der|den|du|la|le)\s+)*[A-Z][\w'\u2019\-]+(?:\s[A-Z][\w'\u2019\-]+)?,\s")
 _SOFT_HYPHENS = "\u00ad\u0002"
+# PDFium joins a word hyphenated across lines itself and leaves U+FFFE where the hyphen was
+_PDFIUM_HYPHEN = "\ufffe"
 
 
 def page_texts(path: str | os.PathLike) -> list[str]:
@@ -51,7 +53,7 @@ def page_texts(path: str | os.PathLike) -> list[str]:
         raise ParseError(f"{path}: not a readable PDF ({err})") from None
     try:
         return [pdf[i].get_textpage().get_text_range().replace("\r\n", "\n").replace("\r", "\n")
-                for i in range(len(pdf))]
+                .replace(_PDFIUM_HYPHEN, "") for i in range(len(pdf))]
     finally:
         pdf.close()
 
