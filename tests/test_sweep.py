@@ -162,16 +162,18 @@ def test_figures_are_pngs_and_the_report_inlines_them_with_the_table_and_config(
     assert saved["grid"] == {"lr": [1e-3, 1e-2], "lora_r": [2, 4]} and saved["base"]["lr"] == 2e-4
 
 
-def test_a_grown_grid_trains_only_its_new_points(killed_then_resumed, tmp_path, monkeypatch):
+def test_grown_points_train_only_the_new_one(killed_then_resumed, tmp_path, monkeypatch):
     out = tmp_path / "grown"
     shutil.copytree(killed_then_resumed["out"], out)
-    values = {**killed_then_resumed["values"], "out": str(out)}
-    values["grid"] = {"lr": [1e-3, 1e-2, 3e-3], "lora_r": [2, 4]}
+    values = {k: v for k, v in killed_then_resumed["values"].items() if k != "grid"}
+    # the grid's four points listed one by one, in another order and spelling, and one more
+    values.update(out=str(out), points=[{"lora_r": 4, "lr": "1e-2"}, {"lr": 1e-3, "lora_r": 2}, {"lr": 1e-3, "lora_r": 4},
+                                        {"lr": 1e-2, "lora_r": 2}, {"lr": 3e-3, "lora_r": 2}])
     fake, counting, run = run_counted(monkeypatch, values)
     run()
-    assert [(c.lr, c.lora_r) for c in counting.configs] == [(3e-3, 2), (3e-3, 4)]
-    assert len(fake.calls) == 2
-    assert len(read_csv(out / "results.csv")) == 7
+    assert [(c.lr, c.lora_r) for c in counting.configs] == [(3e-3, 2)]
+    assert len(fake.calls) == 1
+    assert len(read_csv(out / "results.csv")) == 6
 
 
 def test_changed_test_records_redo_the_evaluations_but_not_the_training(killed_then_resumed, data, tmp_path, monkeypatch):

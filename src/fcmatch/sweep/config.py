@@ -59,7 +59,8 @@ class SweepConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Check the structure and every point; resolves ``task`` from the base when empty.
+        """Check the structure and every point; resolves ``base`` to every TrainConfig key and an empty ``task``
+        to the base's.
 
         Raises:
             ConfigError: naming the key (``grid.lrr``, ``decoding.temperature``, ``points[2]``, ...).
@@ -186,11 +187,15 @@ def sweep_from_dict(values: dict[str, Any], where: str = "", overrides: dict[str
             elif key in ("grid", "decoding"):
                 built[key] = {k: v if isinstance(v, list) else [v] for k, v in _mapping(value, key).items()}
             elif key == "points":
-                if not value or not isinstance(value, list):
+                if value is not None and not isinstance(value, list):
+                    raise ConfigError(f"points: expected a list of mappings of TrainConfig keys, got {value!r}")
+                if not value:
                     raise ConfigError("points is empty: give a list of mappings of TrainConfig keys, or leave it out")
                 built[key] = value
             elif key == "eval":
-                built[key] = dict(value or {}) if isinstance(value, dict) or value is None else _mapping(value, key)
+                if value is not None and not isinstance(value, dict):
+                    raise ConfigError(f"eval: expected a mapping of the evaluator's options, got {value!r}")
+                built[key] = dict(value or {})
             else:
                 try:
                     built[key] = convert(kinds[key], value)
