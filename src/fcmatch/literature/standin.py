@@ -51,12 +51,15 @@ class StandIn:
         entries: arXiv entries: dicts with id, title, summary, authors, published, categories, doi.
         pdfs: arXiv id -> PDF bytes.
         chunk_delay: seconds between 1 KiB chunks of a PDF.
+        honour_filter: apply ``/works``'s year filter as Crossref does (off: candidates from any year, to test
+            that the client checks years itself).
     """
 
     def __init__(self, works: list[dict[str, Any]] | None = None, entries: list[dict[str, Any]] | None = None,
-                 pdfs: dict[str, bytes] | None = None, chunk_delay: float = 0.0) -> None:
+                 pdfs: dict[str, bytes] | None = None, chunk_delay: float = 0.0, honour_filter: bool = True) -> None:
         self.works, self.entries, self.pdfs = list(works or []), list(entries or []), dict(pdfs or {})
-        self.chunk_delay = chunk_delay
+        self.chunk_delay, self.honour_filter = chunk_delay, honour_filter
+        self.user_agents: list[str] = []
         self.faults: dict[str, list[Fault]] = {}
         self.requests: list[str] = []
         self._server: ThreadingHTTPServer | None = None
@@ -102,6 +105,7 @@ class StandIn:
         parsed = urllib.parse.urlsplit(h.path)
         params = dict(urllib.parse.parse_qsl(parsed.query))
         self.requests.append(h.path)
+        self.user_agents.append(h.headers.get("User-Agent", ""))
         route = next((r for r in ("/works", "/api/query", "/pdf") if parsed.path.startswith(r)), parsed.path)
         if self.faults.get(route):
             fault = self.faults[route].pop(0)
@@ -133,7 +137,7 @@ class StandIn:
         scored = []
         for work in self.works:
             year = work.get("issued", {}).get("date-parts", [[None]])[0][0]
-            if year is not None and not low <= year <= high:
+            if self.honour_filter and year is not None and not low <= year <= high:
                 continue
             family = (work.get("author") or [{}])[0].get("family", "")
             score = fuzz.token_set_ratio(query.lower(), f"{work['title'][0]} {family} {year}".lower())
