@@ -22,6 +22,10 @@ ACTIONS = {
                "config:SearchConfig", "arxiv:search"),
     "fetch": ("the PDFs of a search file -> a content-addressed cache; re-run to resume",
               "config:FetchConfig", "arxiv:fetch"),
+    "pairs": ("cited sentences -> Alpaca records asking for the supporting literature, split by document",
+              "config:PairsConfig", "pairs:build_pairs"),
+    "evaluate": ("citation answers vs the test pairs: DOI accuracy, recall@k, hallucinated DOIs; retrieval baseline",
+                 "config:EvaluateConfig", "evaluate:evaluate_citations"),
 }
 
 

@@ -147,3 +147,50 @@ class FetchConfig:
 
     def __post_init__(self) -> None:
         check(self)
+
+
+@dataclass
+class PairsConfig:
+    """``fcmatch lit pairs``: cited sentences -> Alpaca records asking for the supporting literature."""
+
+    parsed: str = setting("", positional=True, metavar="DIR")
+    """Output folder of ``lit parse`` (sentences.jsonl, references.jsonl)."""
+    out_dir: str = setting("", required=True, metavar="DIR")
+    """Folder for train.json, test.json (Alpaca), works.jsonl (the known works) and config.yaml."""
+    references: str = setting("", metavar="FILE")
+    """References with DOIs to use instead of the parsed ones, e.g. ``lit resolve``'s output."""
+    require: str = setting("all", choices=("all", "any"))
+    """Keep a sentence when all of its cited works have a DOI (all) or at least one (any; the answer then lists
+    only those)."""
+    test_fraction: float = setting(0.2, minimum=0)
+    """Share of documents whose sentences go to the test split (at least one document when there are two)."""
+    seed: int = 0
+    """Seed of the document split and of the template draw."""
+
+    def __post_init__(self) -> None:
+        check(self)
+
+    def validate(self) -> None:
+        if self.test_fraction >= 1:
+            raise ConfigError(f"--test-fraction must be < 1, got {self.test_fraction}")
+
+
+@dataclass
+class EvaluateConfig:
+    """``fcmatch lit evaluate``: citation answers scored against the test pairs; a retrieval baseline."""
+
+    pairs: str = setting("", positional=True, metavar="DIR")
+    """Output folder of ``lit pairs`` (train.json, test.json, works.jsonl)."""
+    predictions: list[str] = setting(default_factory=list, repeat=True, flag="--predictions", metavar="FILE")
+    """Predictions to score (``fcmatch generate`` JSONL: id, prediction); repeat for several systems."""
+    out: str = setting("", required=True, metavar="FILE")
+    """The scores, JSON (config beside it); the retrieval baseline's answers go beside it too."""
+    baseline: bool = True
+    """Also run and score the retrieval baseline (MiniLM nearest training sentences, their DOIs)."""
+    k: int = setting(5, minimum=1)
+    """Training sentences the baseline takes its DOIs from (and the largest recall@k reported)."""
+    encoder: str | None = setting(None, metavar="DIR")
+    """Sentence encoder folder for the baseline; unset = the embedded all-MiniLM-L6-v2."""
+
+    def __post_init__(self) -> None:
+        check(self)
