@@ -50,8 +50,8 @@ class SweepConfig:
     batch_size: int = 16
     """Prompts decoded together."""
     threads: int = 0
-    """CPU threads for torch while evaluating (0 = auto: 1 when other jobs already load the cores, else torch's
-    default); training uses the base's num_threads."""
+    """CPU threads for torch (0 = auto: 1 when other jobs already load the cores, else torch's default); also
+    each training run's, where its num_threads is 0."""
     progress: bool = True
     """Show a progress bar over the points."""
 

@@ -128,7 +128,8 @@ def setting_figure(rows: Sequence[dict[str, Any]], setting: str, others: Sequenc
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), fontsize=9, frameon=False)
-    fig.tight_layout(rect=(0, 0.08 if handles else 0, 1, 1))
+    legend = 0.45 / fig.get_figheight() if handles else 0  # about half an inch under the panels
+    fig.tight_layout(rect=(0, legend, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

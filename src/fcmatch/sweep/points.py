@@ -41,11 +41,14 @@ class TrainPoint:
     values: dict[str, Any]
     """The whole resolved TrainConfig mapping, without output_dir, resume and progress."""
 
-    def config(self, run: Path, resume: bool = False, progress: bool = True) -> TrainConfig:
-        """The TrainConfig that trains this point into ``run``."""
+    def config(self, run: Path, resume: bool = False, progress: bool = True, threads: int = 0) -> TrainConfig:
+        """The TrainConfig that trains this point into ``run``; ``threads`` > 0 replaces a num_threads of 0."""
         from fcmatch.train.config import from_dict
 
-        return from_dict({**self.values, "output_dir": str(run), "resume": resume, "progress": progress})
+        values = {**self.values, "output_dir": str(run), "resume": resume, "progress": progress}
+        if threads and not values["num_threads"]:
+            values["num_threads"] = threads
+        return from_dict(values)
 
 
 @dataclass(frozen=True)

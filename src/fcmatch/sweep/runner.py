@@ -93,8 +93,10 @@ def finished(folder: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     return done if done.get("evaluation") == key else None
 
 
-def train_point(point: TrainPoint, folder: Path, progress: bool) -> tuple[Path, dict[str, Any], bool]:
+def train_point(point: TrainPoint, folder: Path, progress: bool, threads: int = 0) -> tuple[Path, dict[str, Any], bool]:
     """Train ``point`` into ``folder/run`` unless it has finished; resume a run that was cut off.
+
+    ``threads`` > 0 is the run's num_threads where the point leaves it at 0.
 
     Returns:
         (run folder, its stats from :func:`fcmatch.sweep.results.run_stats`, whether this call trained).
@@ -107,7 +109,7 @@ def train_point(point: TrainPoint, folder: Path, progress: bool) -> tuple[Path, 
     trained = not (run / "manifest.json").is_file()  # a run whose marker the crash beat needs no training
     if trained:
         log.info("training %s%s", point.id, " (resuming)" if run.exists() else "")
-        train.sft(point.config(run, resume=run.exists(), progress=progress))
+        train.sft(point.config(run, resume=run.exists(), progress=progress, threads=threads))
     stats = results.run_stats(run)
     _write_json(marker, {"point": point.id, "settings": point.settings, "config": point.values, "run": stats})
     return run, stats, trained
@@ -169,7 +171,7 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
                 source: str | Path = config.base["model"]
             else:
                 bar.set_postfix_str(f"training {m.point.id}")
-                source, stats, did_train = train_point(m.point, m.folder, config.progress)
+                source, stats, did_train = train_point(m.point, m.folder, config.progress, auto_threads(config.threads))
                 trained += did_train
             if records is None:
                 records = evaluator.read(config.test_file, config.max_test)
