@@ -142,3 +142,33 @@ def test_annotator_adds_edits_accepts_and_export_matches(served):
         ("rainfall", "farm income", 1),  # the accepted suggestion
     ]
     assert rates["tiny-model"]["accepted"] == 1 and rates["tiny-model"]["decided"] == 1
+
+
+def test_half_typed_edge_blocks_done_and_the_editor_fits_a_phone(served):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    expect = sync_api.expect
+    app, link = served
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            page.goto(link)
+            page.click("#continue")
+            page.wait_for_selector("#sentence")
+            page.click("#add-edge")
+            page.keyboard.type("heat")  # a cause, no effect yet
+            expect(page.locator("#save-status")).to_contain_text("Draft saved. Edge 1 has no effect yet")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+            editor = page.url
+            page.click("#done")
+            expect(page.locator("#done-error")).to_contain_text("Edge 1 has no effect yet")
+            assert page.url == editor  # not marked done, not moved on
+            # each concept of a suggestion is isolated, so a right-to-left one cannot swap with the arrow
+            assert page.locator("#suggestions bdi").count() == 2
+        finally:
+            browser.close()
+    with app.state.sessions() as session:
+        from fcmatch.store.annotation_tables import Task
+
+        task = next(t for t in session.query(Task) if t.version)
+        assert task.status == "draft" and '"cause": "heat"' in task.doc_json  # the half-typed edge is kept
