@@ -11,7 +11,7 @@ LOCK    := requirements.lock
 LATEST  := .venv-latest
 PYTEST_ARGS ?=
 
-.PHONY: install install-browser test test-slow test-all test-latest lock demo lint bench clean
+.PHONY: install install-browser install-postgres test test-slow test-all test-latest lock demo lint bench clean
 
 install: $(STAMP) install-browser
 
@@ -53,7 +53,18 @@ install-browser:
 	  else echo "note: browser tests need Debian's chromium and chromium-driver (sudo apt-get install chromium chromium-driver)"; fi; \
 	fi
 
-test: install
+# Debian's PostgreSQL server and the psycopg driver: the storage, API and load tests also run against a
+# throwaway cluster that tests/pg.py starts (initdb + pg_ctl, as the postgres user, on a Unix socket)
+install-postgres: $(STAMP)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	    || echo "note: could not install postgresql; the PostgreSQL tests will be skipped"; \
+	  else echo "note: the PostgreSQL tests need Debian's postgresql (sudo apt-get install postgresql)"; fi; \
+	fi
+	@$(BIN)/python -c "import psycopg" 2>/dev/null || $(PIP) install "psycopg[binary]" \
+	  || echo "note: could not install psycopg; the PostgreSQL tests will be skipped"
+
+test: install install-postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # tests marked slow: the real 135M model cold, longer training runs

@@ -1,7 +1,7 @@
 """Load test of the judging app: many simulated judges submit verdicts concurrently to a real uvicorn
 server; afterwards every verdict must be stored exactly once, also after a server restart.
 
-Run: ``python tests/loadtest.py [--judges 30] [--verdicts 3000] [--dir PATH]``; it prints one JSON
+Run: ``python tests/loadtest.py [--judges 30] [--verdicts 3000] [--dir PATH | --db URL]``; it prints one JSON
 line with the counts and the latency percentiles (ms, measured by the clients per request). The
 server runs in a subprocess so that client and server do not share one interpreter lock.
 
@@ -164,16 +164,18 @@ def stored_counts(db_url: str) -> dict[str, int]:
 
 
 def run_load_test(
-    folder: str | os.PathLike, judges: int = 30, verdicts: int = 3000, double_every: int = 10, deadline_s: float = 300
+    folder: str | os.PathLike, judges: int = 30, verdicts: int = 3000, double_every: int = 10, deadline_s: float = 300,
+    db_url: str | None = None,
 ) -> dict[str, Any]:
     """Create a study, start a server, let ``judges`` clients submit ``verdicts`` in all, then restart and count.
 
     Args:
-        folder: where the SQLite file goes.
+        folder: where the SQLite file goes (unless ``db_url`` names another database).
         judges: concurrent simulated judges.
         verdicts: total verdicts (split evenly; must divide by ``judges``).
         double_every: every n-th verdict of a judge is posted twice concurrently (0: never).
         deadline_s: the clients give up after this many seconds (the test is bounded).
+        db_url: an empty database to use instead (e.g. PostgreSQL); default an SQLite file in ``folder``.
 
     Returns:
         Latency figures of :func:`_drive` plus ``stored``/``distinct`` before and ``after_restart``.
@@ -181,7 +183,7 @@ def run_load_test(
     if verdicts % judges:
         raise ValueError(f"--verdicts ({verdicts}) must be a multiple of --judges ({judges})")
     per_judge = verdicts // judges
-    db_url = f"sqlite:///{Path(folder) / 'load.sqlite'}"
+    db_url = db_url or f"sqlite:///{Path(folder) / 'load.sqlite'}"
     engine = make_engine(db_url)
     init_db(engine)
     with session_factory(engine).begin() as session:
@@ -215,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--judges", type=int, default=30)
     parser.add_argument("--verdicts", type=int, default=3000)
     parser.add_argument("--dir", default=None, help="folder for the database (default: a temporary one)")
+    parser.add_argument("--db", default=None, help="an empty database's SQLAlchemy URL instead of an SQLite file")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_load_test(args.dir or tmp, args.judges, args.verdicts)
+        result = run_load_test(args.dir or tmp, args.judges, args.verdicts, db_url=args.db)
     print(json.dumps(result))
     return 0
 

@@ -184,5 +184,5 @@ def test_ordering_scores():
     assert priorities({"x": [sure, other], "y": [sure, unsure]}, "disagreement") == {"x": 1.0, "y": 0.0}
     with pytest.raises(ValueError, match="two models"):
         priorities({"x": [sure]}, "disagreement")
-    with pytest.raises(ValueError, match="--order"):
+    with pytest.raises(ValueError, match="--by must be one of"):
         priorities({}, "random")

@@ -1,5 +1,6 @@
 """The annotation web pages over HTTP (FastAPI TestClient): the admin flow from upload to export,
-per-annotator access, CSRF, escaping, stale saves (409) and durability across a restart."""
+per-annotator access, CSRF, escaping, stale saves (409) and durability across a restart; on SQLite
+and on PostgreSQL (tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from fcmatch.data.formats import read_maps
 from fcmatch.web.app import create_app
+from pg import any_db_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
 
 ADMIN = "annotate-admin-token"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -23,8 +25,8 @@ SENTENCES = [
 
 
 @pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'app.sqlite'}"
+def db_url(any_db_url):
+    return any_db_url
 
 
 @pytest.fixture

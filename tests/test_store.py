@@ -1,4 +1,5 @@
-"""The app's database layer: versioned schema migrations, SQLite settings, and the shared map columns."""
+"""The app's database layer: versioned schema migrations (an older database opens with this fcmatch),
+SQLite settings, and the shared map columns; the database tests run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from fcmatch.store.engine import make_engine
 from fcmatch.store.schema import MIGRATIONS, Migration, init_db, register_migrations, schema_versions
 from fcmatch.store.study_tables import Item
 from fcmatch.store.tokens import hash_token, new_token
+from pg import any_db_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
 
 
-def test_schema_migrations_run_once_in_order(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
-    engine = make_engine(url)
+def test_schema_migrations_run_once_in_order(any_db_url: str):
+    engine = make_engine(any_db_url)
     register_migrations("webtest", [Migration(1, "initial")])
     try:
         init_db(engine)
@@ -32,9 +33,10 @@ def test_schema_migrations_run_once_in_order(tmp_path: Path):
         init_db(engine)
         init_db(engine)  # nothing left to do the second time
         assert calls == [2] and schema_versions(engine)["webtest"] == 2
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         with pytest.raises(ValueError, match="numbered"):
             register_migrations("webtest", [Migration(2, "gap")])
     finally:
@@ -42,14 +44,69 @@ def test_schema_migrations_run_once_in_order(tmp_path: Path):
         engine.dispose()
 
 
-def test_open_sessions_creates_every_component(tmp_path: Path):
+def test_open_sessions_creates_every_component(tmp_path: Path, any_db_url: str):
     from sqlalchemy import inspect
 
-    sessions = open_sessions(f"sqlite:///{tmp_path / 'sub' / 'o.sqlite'}")
+    url = any_db_url.replace("app.sqlite", "sub/o.sqlite")  # SQLite: its folder is made
+    sessions = open_sessions(url)
     engine = sessions.kw["bind"]
     try:
-        assert {"judge", "annotate"} <= set(schema_versions(engine))
-        assert {"study_item", "annotate_prediction", "app_setting"} <= set(inspect(engine).get_table_names())
+        assert {"judge", "annotate", "app"} <= set(schema_versions(engine))
+        assert {"study_item", "annotate_prediction", "app_setting", "app_admin_session"} <= set(
+            inspect(engine).get_table_names()
+        )
+    finally:
+        engine.dispose()
+
+
+# what the first released schema lacked: (table, column) added by version 2 of each component
+ADDED_IN_V2 = [("study_sentence", "source_id"), ("study", "notes_json"), ("study_judge", "revoked"),
+               ("annotate_annotator", "revoked")]
+
+
+def _downgrade_to_v1(engine) -> None:
+    """Turn a current database into one as the first schema left it (data kept where the columns were)."""
+    with engine.begin() as conn:
+        for table, column in ADDED_IN_V2:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.exec_driver_sql("DROP TABLE app_admin_session")
+        conn.exec_driver_sql("UPDATE schema_version SET version = 1")
+        conn.exec_driver_sql("DELETE FROM schema_version WHERE component = 'app'")
+
+
+def test_an_older_database_opens_with_this_fcmatch(any_db_url: str):
+    from sqlalchemy import inspect
+
+    from fcmatch.study.create import StudyConfig, create_study, invite_judge, judge_by_token
+    from fcmatch.study.export import export_records, study_judgements
+    from fcmatch.study.assignment import current_assignment, record_verdict
+    from loadtest import synthetic_maps
+
+    sessions = open_sessions(any_db_url)
+    engine = sessions.kw["bind"]
+    with sessions.begin() as session:
+        study = create_study(session, synthetic_maps(3, 3), StudyConfig("old", per_judge=3))
+        judge, token = invite_judge(session, study, "ann")
+        record_verdict(session, judge, current_assignment(session, judge).id, "A")
+    _downgrade_to_v1(engine)
+    assert "source_id" not in {c["name"] for c in inspect(engine).get_columns("study_sentence")}
+    engine.dispose()
+
+    sessions = open_sessions(any_db_url)  # runs the pending upgrades
+    engine = sessions.kw["bind"]
+    try:
+        assert schema_versions(engine) == {"annotate": 2, "app": 1, "judge": 2}
+        with sessions.begin() as session:
+            judge = judge_by_token(session, token)  # the link still works: not revoked
+            assert judge is not None and judge.revoked is False
+            (record,) = export_records(session, judge.study)
+            assert record["a"].split("/")[0] in {"0", "1", "2"}  # ids stay the positions it was exported with
+            assert judge.study.notes() == [] and [s.source_id for s in judge.study.sentences] == ["0", "1", "2"]
+            assert len(study_judgements(session, judge.study).judgements) == 1
+        with engine.begin() as conn:  # a database newer than this fcmatch is refused, not damaged
+            conn.exec_driver_sql("UPDATE schema_version SET version = 99 WHERE component = 'judge'")
+        with pytest.raises(RuntimeError, match="newer than this fcmatch"):
+            init_db(engine)
     finally:
         engine.dispose()
 

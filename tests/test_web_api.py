@@ -1,4 +1,5 @@
-"""The judging web app through FastAPI's test client: judge flow, idempotency, security, restart."""
+"""The judging web app through FastAPI's test client: judge flow, idempotency, security, restart; each
+test that uses ``setup`` runs on SQLite and on PostgreSQL (tests/pg.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from fcmatch.store.study_tables import Verdict
 from fcmatch.study.demo import write_demo_files
 from fcmatch.web.app import create_app
+from pg import any_db_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
 
 ADMIN = "test-admin-token"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
@@ -46,9 +48,9 @@ def _post(client: TestClient, token: str, assignment: int, verdict: str, csrf: s
 
 
 @pytest.fixture
-def setup(tmp_path: Path):
+def setup(tmp_path: Path, any_db_url: str):
     files = write_demo_files(tmp_path / "maps", n_sentences=4)
-    url = f"sqlite:///{tmp_path / 'app.sqlite'}"
+    url = any_db_url
     app = create_app(url, admin_token=ADMIN)
     client = TestClient(app)
     study = _make_study(client, files)

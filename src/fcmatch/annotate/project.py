@@ -55,6 +55,8 @@ def create_project(
         raise ValueError(f"a project named {name!r} exists already; choose another --name")
     if not sentences:
         raise ValueError("a project needs at least one sentence")
+    if not 0 <= seed <= 2**31 - 1 or not 1 <= redundancy <= 100:  # 32-bit columns on PostgreSQL
+        raise ValueError(f"--seed must lie in 0..{2**31 - 1} and --redundancy in 1..100")
     if not 0.0 <= overlap <= 1.0:
         raise ValueError(f"--overlap must lie in [0, 1], got {overlap}")
     if overlap > 0 and redundancy < 2:

@@ -27,6 +27,10 @@ from fcmatch.store.study_tables import Item, Judge, Sentence, Study
 from fcmatch.store.tokens import hash_token, new_token
 
 
+MAX_NAME = 200  # characters of a study, judge or labeler name (the columns' width)
+MAX_SEED = 2**31 - 1  # the columns are 32-bit integers on PostgreSQL
+
+
 @dataclass
 class StudyConfig:
     """Settings of a study; every field is also a flag of ``fcmatch study create``."""
@@ -60,8 +64,12 @@ class StudyConfig:
             raise ValueError(
                 f"--repeats + --common ({self.n_repeats + self.n_common}) exceed --per-judge ({self.per_judge})"
             )
-        if not self.name.strip():
-            raise ValueError("--name must not be empty")
+        if not self.name.strip() or len(self.name.strip()) > MAX_NAME:
+            raise ValueError(f"--name must have 1 to {MAX_NAME} characters")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"--seed must lie in 0..{MAX_SEED}, got {self.seed}")
+        if max(self.per_judge, self.n_repeats, self.n_common) > MAX_SEED:
+            raise ValueError(f"--per-judge, --repeats and --common must be at most {MAX_SEED}")
 
 
 def load_labelled_maps(paths: Iterable[str | os.PathLike]) -> list[CausalMap]:
@@ -126,7 +134,7 @@ def _sentence_ids(usable: dict[str, dict[str, CausalMap]]) -> tuple[list[str], l
     for per in usable.values():
         given = {m.meta["sentence_id"] for m in per.values() if m.meta.get("sentence_id")}
         ids.append(sorted(given)[0] if len(given) == 1 else None)
-    if all(ids) and len(set(ids)) == len(ids):
+    if all(ids) and len(set(ids)) == len(ids) and all(len(i) <= MAX_NAME for i in ids):
         return [str(i) for i in ids], []
     positions = [str(k) for k in range(len(usable))]
     if any(ids):
@@ -157,6 +165,8 @@ def create_study(session: Session, maps: Iterable[CausalMap], config: StudyConfi
     for cmap in maps:
         notes += [f"skipped: {p}" for p in cmap.meta.get("problems", [])]
         labeler = cmap.source or "unknown"
+        if len(labeler) > MAX_NAME:
+            raise ValueError(f"labeler name {labeler[:40]!r}... is longer than {MAX_NAME} characters")
         per = by_text.setdefault(cmap.text.strip(), {})
         if labeler in per:
             raise ValueError(f"labeler {labeler!r} has two maps of the sentence {cmap.text[:60]!r}")
@@ -209,8 +219,8 @@ def invite_judge(session: Session, study: Study, name: str) -> tuple[Judge, str]
         ValueError: empty or duplicate name.
     """
     name = name.strip()
-    if not name:
-        raise ValueError("a judge needs a name")
+    if not name or len(name) > MAX_NAME:
+        raise ValueError(f"a judge needs a name of 1 to {MAX_NAME} characters")
     taken = session.scalar(select(func.count()).where(Judge.study_id == study.id, Judge.name == name))
     if taken:
         raise ValueError(f"study {study.id} already has a judge called {name!r}")

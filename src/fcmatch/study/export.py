@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import tempfile
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,9 @@ def study_comparisons(session: Session, study: Study) -> list[tuple[Comparison, 
     ).all()
     out = []
     for assignment, verdict, judge in rows:
-        # SQLite hands back naive datetimes; every stored time is UTC
-        time = verdict.created.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+        # SQLite hands back naive datetimes, PostgreSQL aware ones in the session's zone; all are UTC instants
+        created = verdict.created.astimezone(timezone.utc) if verdict.created.tzinfo else verdict.created
+        time = created.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
         comp = Comparison(judge.name, item_key(assignment.item_a), item_key(assignment.item_b), verdict.verdict, time)
         out.append((comp, assignment, verdict))
     return out
