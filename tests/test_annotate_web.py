@@ -10,9 +10,11 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+import pg
 from fcmatch.data.formats import read_maps
 from fcmatch.web.app import create_app
-from pg import any_db_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
+
+any_db_url = pg.any_db_url  # the fixture: each test that takes it runs on SQLite and on PostgreSQL
 
 ADMIN = "annotate-admin-token"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import pg
 from fcmatch.data.causal_map import Edge
 from fcmatch.store import open_sessions
 from fcmatch.store.annotation_tables import Prediction
@@ -14,7 +15,8 @@ from fcmatch.store.engine import make_engine
 from fcmatch.store.schema import MIGRATIONS, Migration, init_db, register_migrations, schema_versions
 from fcmatch.store.study_tables import Item
 from fcmatch.store.tokens import hash_token, new_token
-from pg import any_db_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
+
+any_db_url = pg.any_db_url  # the fixture: each test that takes it runs on SQLite and on PostgreSQL
 
 
 def test_schema_migrations_run_once_in_order(any_db_url: str):
@@ -77,9 +79,9 @@ def _downgrade_to_v1(engine) -> None:
 def test_an_older_database_opens_with_this_fcmatch(any_db_url: str):
     from sqlalchemy import inspect
 
+    from fcmatch.study.assignment import current_assignment, record_verdict
     from fcmatch.study.create import StudyConfig, create_study, invite_judge, judge_by_token
     from fcmatch.study.export import export_records, study_judgements
-    from fcmatch.study.assignment import current_assignment, record_verdict
     from loadtest import synthetic_maps
 
     sessions = open_sessions(any_db_url)

@@ -11,10 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+import pg
 from fcmatch.store.study_tables import Verdict
 from fcmatch.study.demo import write_demo_files
 from fcmatch.web.app import create_app
-from pg import any_db_url  # noqa: F401  (fixture: SQLite and PostgreSQL)
+
+any_db_url = pg.any_db_url  # the fixture: each test that takes it runs on SQLite and on PostgreSQL
 
 ADMIN = "test-admin-token"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}

@@ -26,7 +26,6 @@ from fcmatch.store.inputs import read_named
 from fcmatch.store.study_tables import Item, Judge, Sentence, Study
 from fcmatch.store.tokens import hash_token, new_token
 
-
 MAX_NAME = 200  # characters of a study, judge or labeler name (the columns' width)
 MAX_SEED = 2**31 - 1  # the columns are 32-bit integers on PostgreSQL
 
