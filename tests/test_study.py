@@ -118,3 +118,24 @@ def test_study_cli_end_to_end(tmp_path: Path, capsys):
     assert main(["study", "--db", db, "list", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["verdicts"] == 4
     assert main(["study", "--db", db, "export", "7", str(export)]) == 1  # no such study: an error, not a traceback
+
+
+def test_judge_agreement_and_win_rates_by_hand():
+    from fcmatch.judge.judgements import Comparison
+    from fcmatch.study.judges import judge_rows, win_rates
+
+    comps = [
+        Comparison("ann", "1/p", "1/q", "A"), Comparison("bob", "1/q", "1/p", "B"),  # both: p beats q
+        Comparison("cat", "1/p", "1/q", "B"),  # cat: q beats p, against the others
+        Comparison("ann", "1/p", "1/r", "tie"),  # nobody else judged p vs r
+    ]
+    rows = {r["judge"]: r for r in judge_rows(comps)}
+    # ann on p-q: bob says p, cat says q -> split evenly, left out; p-r: no one else judged it
+    assert rows["ann"] == {"judge": "ann", "verdicts": 2, "ties": 1, "shared": 0, "agreement": None}
+    assert rows["bob"]["shared"] == 0 and rows["bob"]["agreement"] is None  # ann and cat split on p-q
+    assert rows["cat"] == {"judge": "cat", "verdicts": 1, "ties": 0, "shared": 1, "agreement": 0.0}
+    wins = win_rates(comps)
+    assert wins["labelers"] == ["p", "q", "r"]
+    p, q, r = 0, 1, 2
+    assert wins["rates"][p][q] == 2 / 3 and wins["rates"][q][p] == 1 / 3  # 2 of 3 verdicts for p
+    assert wins["rates"][p][r] == 0.5 and wins["rates"][q][r] is None and wins["counts"][p][q] == 3

@@ -2,8 +2,10 @@
 
 - :mod:`~fcmatch.study.create`: a study's settings, the labelers' maps it compares, inviting judges;
 - :mod:`~fcmatch.study.assignment`: each judge's seeded sequence of pairs and recording verdicts;
-- :mod:`~fcmatch.study.export`: verdicts as comparison JSONL, and the counts of a listing;
+- :mod:`~fcmatch.study.export`: the study as read_match_study's JudgementData, exports (JSONL, CSV,
+  MATCH folder) and the counts of a listing;
 - :mod:`~fcmatch.study.results`: live Bradley-Terry scores, reliability and measure alignment;
+- :mod:`~fcmatch.study.judges`: per-judge agreement and the labelers' win-rate matrix;
 - :mod:`~fcmatch.study.demo`: a tiny three-labeler study on the bundled demo data.
 
 The tables are :mod:`fcmatch.store.study_tables`; the statistics are :mod:`fcmatch.judge`. Every

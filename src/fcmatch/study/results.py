@@ -22,6 +22,7 @@ from fcmatch.judge.measures import MEASURES
 from fcmatch.judge.reliability import agreement, fit_per_sentence, repeat_consistency, split_half, ssr
 from fcmatch.store.study_tables import Study
 from fcmatch.study.export import study_comparisons, study_judgements
+from fcmatch.study.judges import judge_rows, win_rates
 
 Z95 = 1.96  # 95% Wald intervals: score +- 1.96 SE
 # measures shown live: cheap ones (no MiniLM load in a web request), each at its matcher's default
@@ -150,13 +151,16 @@ def study_results(session: Session, study: Study) -> dict[str, Any]:
 
     Returns:
         ``{"n_verdicts", "n_ties", "judges", "sentences": sentence_scores(...), "reliability": {...},
-        "alignment": [...], "comments": comment_rows(...)}``.
+        "alignment": [...], "comments": comment_rows(...), "judge_rows": ..., "win_rates": ...}``
+        (:mod:`fcmatch.study.judges`).
     """
     rows = study_comparisons(session, study)
     comparisons = [c for c, _, _ in rows]
     data = study_judgements(session, study)
     return {
         "comments": comment_rows(rows),
+        "judge_rows": judge_rows(comparisons),
+        "win_rates": win_rates(comparisons),
         "reliability": reliability_rows(data),
         "alignment": alignment_rows(data),
         "n_verdicts": len(comparisons),
