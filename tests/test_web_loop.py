@@ -154,6 +154,7 @@ def test_study_keeps_source_ids_and_notes_what_was_skipped(judged_study, capsys)
     results = client.get("/admin/studies/1/results", headers=BEARER).text
     assert "<strong>11.</strong>" in results and "<strong>0.</strong>" not in results
     assert "=HYPERLINK" in results  # judges' comments are listed
+    assert 'id="judge-agreement"' in results and 'id="win-rates"' in results
     download = client.get("/admin/studies/1/export.csv", headers=BEARER)
     assert download.status_code == 200 and "'=HYPERLINK" in download.text
     folder_zip = client.get("/admin/studies/1/export.zip", headers=BEARER)
