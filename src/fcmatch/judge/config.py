@@ -28,7 +28,13 @@ class AlignConfig:
     db: str = setting(DEFAULT_DB_URL, metavar="URL")
     """SQLAlchemy URL of the web app's database, read with --study."""
     measures: list[str] = setting(default_factory=list, flag="--measure", repeat=True, metavar="NAME")
-    """Measure name from fcmatch.judge.measures.MEASURES (repeatable); none given = every measure."""
+    """Measure name from fcmatch.judge.measures.MEASURES (repeatable); none given = every non-optional measure."""
+    fit: str | None = setting(None, metavar="DIR")
+    """Fit every measure on this study folder and score --data with the frozen fit (no cross-validation)."""
+    frozen: str | None = setting(None, metavar="FILE")
+    """Score --data with the measures frozen in this file (written by --save)."""
+    save: str | None = setting(None, metavar="FILE")
+    """Write the frozen measures (every parameter, JSON) fitted on all sentences here."""
     json: bool = False
     """Print one JSON object instead of a markdown table."""
     out: str | None = setting(None, metavar="FILE")
@@ -39,6 +45,8 @@ class AlignConfig:
 
     def validate(self) -> None:
         _one_source(self)
+        if self.fit is not None and self.frozen is not None:
+            raise ConfigError("give --fit DIR or --frozen FILE, not both")
 
 
 @dataclass

@@ -17,6 +17,17 @@ over sentences. The registry :data:`MEASURES` is the extension point (a test wal
   the sentence, no degenerate edges) and its edge count relative to the reference's
   (:mod:`fcmatch.judge.quality`).
 
+- ``soft_match`` and ``bertscore_concepts``: soft edge F1 through a one-to-one node assignment, and
+  concept F1 with BERTScore node similarity (:mod:`fcmatch.judge.semantic`).
+- ``sign_agreement``, ``node_coverage``, ``direction_f1``, ``graph_edit``: graph structure
+  (:mod:`fcmatch.judge.structure`).
+- ``grounding_lexical``, ``grounding_embedding``, ``degenerate`` and the floor ``edge_count`` ("more
+  edges wins"): reference-free (:mod:`fcmatch.judge.grounding`).
+- ``learned``: a logistic (Bradley-Terry) model on feature differences of two maps, trained on
+  verdicts (:mod:`fcmatch.judge.learned`).
+- ``llm_judge``: the embedded SmolLM2 asked which of two maps fits the sentence better
+  (:mod:`fcmatch.judge.llm_judge`); optional (run only when named: one forward pass per ordered pair).
+
 Empty maps: both empty scores 1, one empty 0 (the convention of :mod:`fcmatch.evaluate.graph`).
 """
 
@@ -24,16 +35,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from fcmatch.data.causal_map import CausalMap, normalize_concept
 from fcmatch.evaluate.graph import compare_maps
 from fcmatch.evaluate.matching import MATCHERS
-from fcmatch.judge.quality import quality_f1
+from fcmatch.judge import grounding, semantic, structure
+from fcmatch.judge.judgements import JudgementData
+from fcmatch.judge.learned import LearnedMeasure
+from fcmatch.judge.llm_judge import ModelJudge
+from fcmatch.judge.quality import coverage, quality_f1
+from fcmatch.judge.semantic import distinct_edges, node_similarity, soft_f1_of
+from fcmatch.judge.tables import GridFamily, Sentence
 
 Settings = dict[str, Any]
 
@@ -47,15 +63,25 @@ class Measure:
         score: ``(reference, candidate, settings) -> float`` in [0, 1].
         grid: candidate settings; a one-element grid means nothing is tuned.
         description: one line for the docs and the report table.
-        prepare: optional ``(concepts) -> None`` run once with every concept before scoring (batches
-            the MiniLM encoding).
+        prepare: optional ``(maps) -> None`` run once with every map before scoring (batches the
+            MiniLM encoding).
+        reference_free: the score ignores the reference (scored once per item).
+        optional: left out of a run unless named.
     """
 
     name: str
     score: Callable[[CausalMap, CausalMap, Settings], float]
     grid: list[Settings] = field(default_factory=lambda: [{}])
     description: str = ""
-    prepare: Callable[[list[str]], None] | None = None
+    prepare: Callable[[list[CausalMap]], None] | None = None
+    reference_free: bool = False
+    optional: bool = False
+
+    def family(self, data: JudgementData, sentences: dict[str, Sentence],
+               params: dict[str, Any] | None = None) -> GridFamily:
+        """This measure on one study; with ``params`` (a frozen fit) only their settings are scored."""
+        measure = self if params is None else replace(self, grid=[params["settings"]])
+        return GridFamily(measure, data, sentences)
 
 
 def _grid(**axes: list[Any]) -> list[Settings]:
@@ -70,35 +96,16 @@ def _graph_f1(matcher: str) -> Callable[[CausalMap, CausalMap, Settings], float]
     return score
 
 
-def _node_similarity(a: list[str], b: list[str], settings: Settings) -> np.ndarray:
-    sim = MATCHERS[settings.get("nodes", "embedding")].similarity(a, b)
-    return np.where(sim >= settings.get("floor", 0.0), sim, 0.0)
-
-
-def _soft_f1(similarity: np.ndarray) -> float:
-    """Soft F1 of a (reference x candidate) similarity matrix under a one-to-one assignment."""
-    n_ref, n_cand = similarity.shape
-    if n_ref == 0 and n_cand == 0:
-        return 1.0
-    if n_ref == 0 or n_cand == 0:
-        return 0.0
-    rows, cols = linear_sum_assignment(similarity, maximize=True)
-    tp = float(similarity[rows, cols].sum())
-    return 2 * tp / (n_ref + n_cand)  # = 2PR / (P + R) with P = tp / n_cand, R = tp / n_ref
-
-
-def _distinct_edges(cmap: CausalMap) -> list[tuple[str, str, int]]:
-    return list(dict.fromkeys(e.key() for e in cmap.edges))
 
 
 def edge_similarity(reference: CausalMap, candidate: CausalMap, settings: Settings) -> np.ndarray:
     """(reference edges x candidate edges) soft edge similarities, as described in the module docstring."""
-    ref, cand = _distinct_edges(reference), _distinct_edges(candidate)
+    ref, cand = distinct_edges(reference), distinct_edges(candidate)
     if not ref or not cand:
         return np.zeros((len(ref), len(cand)))
     ref_nodes = list(dict.fromkeys(x for c, e, _ in ref for x in (c, e)))
     cand_nodes = list(dict.fromkeys(x for c, e, _ in cand for x in (c, e)))
-    node = _node_similarity(ref_nodes, cand_nodes, settings)
+    node = node_similarity(ref_nodes, cand_nodes, settings)
     ri = {x: k for k, x in enumerate(ref_nodes)}
     ci = {x: k for k, x in enumerate(cand_nodes)}
     rc, re_, rs = (np.array(v) for v in zip(*[(ri[c], ri[e], s) for c, e, s in ref], strict=True))
@@ -109,7 +116,7 @@ def edge_similarity(reference: CausalMap, candidate: CausalMap, settings: Settin
 
 def soft_f1(reference: CausalMap, candidate: CausalMap, settings: Settings) -> float:
     """Similarity-weighted edge F1 (module docstring)."""
-    return _soft_f1(edge_similarity(reference, candidate, settings))
+    return soft_f1_of(edge_similarity(reference, candidate, settings))
 
 
 def concept_f1(reference: CausalMap, candidate: CausalMap, settings: Settings) -> float:
@@ -117,8 +124,8 @@ def concept_f1(reference: CausalMap, candidate: CausalMap, settings: Settings) -
     ref = list(dict.fromkeys(normalize_concept(x) for x in reference.concepts))
     cand = list(dict.fromkeys(normalize_concept(x) for x in candidate.concepts))
     if not ref or not cand:
-        return _soft_f1(np.zeros((len(ref), len(cand))))
-    return _soft_f1(_node_similarity(ref, cand, settings))
+        return soft_f1_of(np.zeros((len(ref), len(cand))))
+    return soft_f1_of(node_similarity(ref, cand, settings))
 
 
 def blend(reference: CausalMap, candidate: CausalMap, settings: Settings) -> float:
@@ -127,8 +134,22 @@ def blend(reference: CausalMap, candidate: CausalMap, settings: Settings) -> flo
     return (1 - w) * soft_f1(reference, candidate, settings) + w * concept_f1(reference, candidate, settings)
 
 
-def _prepare_embeddings(concepts: list[str]) -> None:
-    MATCHERS["embedding"].prepare(concepts)
+def _prepare_embeddings(maps: list[CausalMap]) -> None:
+    MATCHERS["embedding"].prepare([c for m in maps for c in m.concepts])
+
+
+def _prepare_spans(maps: list[CausalMap]) -> None:
+    _prepare_embeddings(maps)
+    grounding.prepare_spans(list(dict.fromkeys(m.text for m in maps)))
+
+
+def _size(reference: CausalMap, candidate: CausalMap, settings: Settings) -> float:
+    return coverage(reference, candidate)
+
+
+def fixed(measure: Measure, **settings: Any) -> Measure:
+    """``measure`` with a one-point grid: nothing tuned (the learned measure's features)."""
+    return replace(measure, grid=[settings])
 
 
 _THRESHOLDS = {
@@ -139,7 +160,7 @@ _THRESHOLDS = {
     "paper": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
 }
 
-MEASURES: dict[str, Measure] = {
+MEASURES: dict[str, Measure | LearnedMeasure | ModelJudge] = {
     f"f1_{name}": Measure(
         f"f1_{name}",
         _graph_f1(name),
@@ -179,3 +200,59 @@ MEASURES["quality_f1"] = Measure(
     "(1-q-s) graph F1 + q cleanliness*groundedness + s coverage of the reference's edge count",
     _prepare_embeddings,
 )
+_NEW_FAMILIES = [
+    Measure("soft_match", semantic.soft_match, _grid(nodes=["embedding"], floor=[0.3, 0.5, 0.7], sign_credit=[0.0, 0.5]),
+            "soft edge F1 through a one-to-one MiniLM node assignment", _prepare_embeddings),
+    Measure("bertscore_concepts", semantic.bertscore_concepts, _grid(floor=[0.0, 0.6, 0.8]),
+            "soft F1 over concepts, BERTScore (MiniLM) node similarity, one-to-one"),
+    Measure("sign_agreement", structure.sign_agreement, _grid(nodes=["embedding"], floor=[0.5, 0.7]),
+            "share of lined-up edges (MiniLM one-to-one nodes) with the reference's sign", _prepare_embeddings),
+    Measure("node_coverage", structure.node_coverage, _grid(nodes=["embedding"], floor=[0.5, 0.7]),
+            "share of the reference's concepts assigned a candidate concept (MiniLM, one-to-one)", _prepare_embeddings),
+    Measure("direction_f1", structure.direction_f1,
+            _grid(nodes=["embedding"], threshold=[0.5, 0.7], penalty=[0.0, 0.5, 1.0]),
+            "graph F1 times (1 - penalty * share of candidate edges that reverse a reference edge)",
+            _prepare_embeddings),
+    Measure("graph_edit", structure.graph_edit, _grid(nodes=["embedding"], sign_cost=[0.5, 1.0]),
+            "1 - normalised graph edit distance (networkx; node substitution 1 - MiniLM cosine)", _prepare_embeddings),
+    Measure("grounding_lexical", grounding.grounding_lexical, [{}],
+            "reference-free: share of concept words (stemmed) found in the sentence", reference_free=True),
+    Measure("grounding_embedding", grounding.grounding_embedding, [{}],
+            "reference-free: mean best MiniLM cosine of each concept with a span of the sentence",
+            _prepare_spans, reference_free=True),
+    Measure("degenerate", grounding.degenerate, [{}],
+            "reference-free: share of edges that are not self-loops, both-sign pairs or two-cycles", reference_free=True),
+    Measure("edge_count", grounding.edge_count, [{}], "floor: more distinct edges wins (n / (n + 1))",
+            reference_free=True),
+]
+MEASURES.update({m.name: m for m in _NEW_FAMILIES})
+
+# features at each matcher's documented default (nothing tuned per feature); which set and how much
+# shrinkage is chosen inside the training folds
+_FEATURES = {
+    "f1": fixed(MEASURES["f1_embedding"], threshold=0.7),
+    "soft_match": fixed(MEASURES["soft_match"], nodes="embedding", floor=0.5, sign_credit=0.5),
+    "concept_f1": fixed(MEASURES["concept_f1"], nodes="embedding", floor=0.5),
+    "bertscore_concepts": fixed(MEASURES["bertscore_concepts"], floor=0.0),
+    "sign_agreement": fixed(MEASURES["sign_agreement"], nodes="embedding", floor=0.5),
+    "node_coverage": fixed(MEASURES["node_coverage"], nodes="embedding", floor=0.5),
+    "direction": Measure("direction", structure.direction_ok, [{"nodes": "embedding", "threshold": 0.7}],
+                         prepare=_prepare_embeddings),
+    "graph_edit": fixed(MEASURES["graph_edit"], nodes="embedding", sign_cost=1.0),
+    "size": Measure("size", _size, [{}]),
+    "grounding_lexical": MEASURES["grounding_lexical"],
+    "grounding_embedding": MEASURES["grounding_embedding"],
+    "degenerate": MEASURES["degenerate"],
+    "edge_count": MEASURES["edge_count"],
+}
+_AGREEMENT = ["f1", "soft_match", "concept_f1", "bertscore_concepts", "sign_agreement", "node_coverage",
+              "direction", "graph_edit", "size"]
+_QUALITY = ["grounding_lexical", "grounding_embedding", "degenerate", "edge_count"]
+MEASURES["learned"] = LearnedMeasure(
+    "learned",
+    _FEATURES,
+    {"agreement": _AGREEMENT, "quality": _QUALITY, "all": _AGREEMENT + _QUALITY},
+    ridges=[1.0, 10.0, 100.0],
+    description="logistic model on feature differences of the two maps, trained on verdicts",
+)
+MEASURES["llm_judge"] = ModelJudge()

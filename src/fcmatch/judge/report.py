@@ -1,8 +1,9 @@
 """Self-contained HTML report of a comparative-judgement study (``fcmatch judge report DIR``).
 
 Sections: Bradley-Terry scores per sentence with 95% error bars, reliability figures, the measure
-alignment table (cross-validated, :mod:`fcmatch.judge.align`) and a plot of the default measure's
-consensus score against the human Bradley-Terry score. Figures are matplotlib PNGs embedded as base64.
+alignment table (every measure with pairwise accuracy, Kendall tau, the paper's Spearman and agreement
+on the shared pairs, beside the human ceiling and the floor; :mod:`fcmatch.judge.align`) and, per
+sentence, the default measure's held-out score against the human Bradley-Terry score. Figures are matplotlib PNGs embedded as base64.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import numpy as np
 
 from fcmatch.config import save_beside
 from fcmatch.data.formats import atomic_write
-from fcmatch.judge.align import DEFAULT_MEASURE, DEFAULT_SETTINGS, align, format_alignment, sentence_tables
+from fcmatch.judge.align import cross_validated, format_alignment, measure_names
 from fcmatch.judge.config import JudgeReportConfig
 from fcmatch.judge.judgements import JudgementData, read_match_study
-from fcmatch.judge.measures import MEASURES, Measure
 from fcmatch.judge.reliability import fit_per_sentence, study_reliability
+from fcmatch.judge.selection import Family
 
 
 def _png(fig: Any) -> str:
@@ -55,17 +56,30 @@ def _bt_figure(data: JudgementData, fitted: dict[str, tuple[float, float]]) -> s
     return _png(fig)
 
 
-def _measure_figure(data: JudgementData, fitted: dict[str, tuple[float, float]], measure: Measure) -> str:
+def _measure_figure(data: JudgementData, fitted: dict[str, tuple[float, float]], family: Family,
+                    folds: dict[str, dict[str, Any]]) -> str:
+    """One panel per sentence: the measure's consensus score of each item, with the settings fitted on
+    the other sentences (held out, as in the table), against the item's Bradley-Terry score."""
     import matplotlib.pyplot as plt
+    from scipy.stats import kendalltau
 
-    fixed = Measure(measure.name, measure.score, [DEFAULT_SETTINGS], measure.description, measure.prepare)
-    tables = sentence_tables(data, fixed)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for sid, table in tables.items():
-        ax.scatter(table.consensus(0), [fitted[x][0] for x in table.items], s=12, label=sid)
-    ax.set_xlabel(f"{measure.name} consensus score {DEFAULT_SETTINGS}")
-    ax.set_ylabel("Bradley-Terry score")
-    ax.legend(title="sentence", fontsize=6, ncol=2)
+    sids = list(data.sentences)
+    cols = 5
+    rows = (len(sids) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax, sid in zip(axes.flat, sids, strict=False):
+        items = data.items_of(sid)
+        x = family.scores(folds[sid], sid).consensus
+        y = [fitted[i][0] for i in items]
+        ax.scatter(x, y, s=14)
+        for xi, yi, item in zip(x, y, items, strict=True):
+            ax.annotate(data.items[item].labeler, (xi, yi), fontsize=6)
+        tau = kendalltau(x, y).statistic if np.ptp(x) > 0 else float("nan")
+        ax.set_title(f"sentence {sid}: tau {tau:.2f}", fontsize=9)
+    for ax in list(axes.flat)[len(sids):]:
+        ax.axis("off")
+    fig.supxlabel(f"{family.name} consensus score (held-out sentence)")
+    fig.supylabel("Bradley-Terry score")
     return _png(fig)
 
 
@@ -91,7 +105,8 @@ def write_report(
     Args:
         data_dir: a folder with the layout of ../shared/data/match, or a study already read.
         out: the ``.html`` file to write (parent folders are created).
-        measures: measures for the alignment table; default all of :data:`MEASURES`.
+        measures: measures for the alignment table; default every non-optional one of
+            :data:`fcmatch.judge.measures.MEASURES`.
         label: what the page calls the study; default the folder's path.
 
     Returns:
@@ -103,8 +118,10 @@ def write_report(
     data = data_dir if isinstance(data_dir, JudgementData) else read_match_study(data_dir)
     fitted = fit_per_sentence(data.judgements, sorted(data.items))
     reliability = study_reliability(data)
-    alignment = align(data, measures)
-    default = MEASURES[DEFAULT_MEASURE]
+    alignment, families = cross_validated(data, measure_names(measures))
+    default = alignment["default"]
+    family = next(f for f in families if f.name == default)
+    selection = alignment["selection"]["chosen"]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>fcmatch judgement report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}</style></head><body>
@@ -114,9 +131,15 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}}</s
 {len(data.reliability)} reliability judgements.</p>
 <h2>Bradley-Terry scores (Davidson ties, per sentence)</h2>{_bt_figure(data, fitted)}
 <h2>Reliability</h2>{_table(reliability)}
-<h2>Automatic measures vs people (leave-one-sentence-out)</h2>{_markdown_table(format_alignment(alignment))}
-<p>Default measure: {html.escape(DEFAULT_MEASURE)} {html.escape(json.dumps(DEFAULT_SETTINGS))}.</p>
-{_measure_figure(data, fitted, default)}
+<h2>Automatic measures vs people (leave-one-sentence-out, choices made in the training folds)</h2>
+{_markdown_table(format_alignment(alignment))}
+<p>Default measure (best cross-validated objective): {html.escape(default)}
+{html.escape(json.dumps(alignment["measures"][default]["params_all"]))}. Nested selection chose, per
+held-out sentence: {html.escape(json.dumps(selection))}. Shared pairs: agreement with each judge's
+non-tie verdicts on the pairs every judge saw, read against the human ceiling; floor→ceiling: the
+share of the way from the floor (more edges wins) to that ceiling.</p>
+<h3>{html.escape(default)} vs the Bradley-Terry human score, per sentence</h3>
+{_measure_figure(data, fitted, family, alignment["measures"][default]["folds"])}
 </body></html>"""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out) as fh:
