@@ -142,8 +142,9 @@ class JudgeFamily:
             pref, asked = np.full((n, n), 0.5), np.zeros((n, n), dtype=bool)
             for (key, i, j), p in answers.items():
                 if key == sid and i < j:
-                    pref[i, j] = (p + 1.0 - answers[(sid, j, i)]) / 2
-                    pref[j, i] = 1.0 - pref[i, j]
+                    # (p + 1 - q) / 2 written so that equal answers give exactly 1/2 both ways
+                    pref[i, j] = 0.5 + (p - answers[(sid, j, i)]) / 2
+                    pref[j, i] = 0.5 + (answers[(sid, j, i)] - p) / 2
                     asked[i, j] = asked[j, i] = True
             self.pref[sid], self.asked[sid] = pref, asked
 

@@ -204,7 +204,7 @@ _NEW_FAMILIES = [
     Measure("soft_match", semantic.soft_match, _grid(nodes=["embedding"], floor=[0.3, 0.5, 0.7], sign_credit=[0.0, 0.5]),
             "soft edge F1 through a one-to-one MiniLM node assignment", _prepare_embeddings),
     Measure("bertscore_concepts", semantic.bertscore_concepts, _grid(floor=[0.0, 0.6, 0.8]),
-            "soft F1 over concepts, BERTScore (MiniLM) node similarity, one-to-one"),
+            "soft F1 over concepts, BERTScore (MiniLM) node similarity, one-to-one", semantic.prepare_bertscore),
     Measure("sign_agreement", structure.sign_agreement, _grid(nodes=["embedding"], floor=[0.5, 0.7]),
             "share of lined-up edges (MiniLM one-to-one nodes) with the reference's sign", _prepare_embeddings),
     Measure("node_coverage", structure.node_coverage, _grid(nodes=["embedding"], floor=[0.5, 0.7]),

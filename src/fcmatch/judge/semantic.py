@@ -44,13 +44,31 @@ _BERTSCORE: dict[tuple[str, str], float] = {}
 
 def bertscore_similarity(gold: list[str], pred: list[str]) -> np.ndarray:
     """BERTScore F1 of every (gold, pred) pair of normalised concepts, clipped to [0, 1], cached per pair."""
+    bertscore_similarity_pairs([a for a in gold for _ in pred], [b for _ in gold for b in pred])
     g = [normalize_concept(x) for x in gold]
     p = [normalize_concept(x) for x in pred]
-    todo = list(dict.fromkeys((a, b) for a in g for b in p if (a, b) not in _BERTSCORE))
+    return np.array([[_BERTSCORE[(a, b)] for b in p] for a in g], dtype=np.float64).reshape(len(g), len(p))
+
+
+def prepare_bertscore(maps: list[CausalMap]) -> None:
+    """Score every pair of concepts that share a sentence in one call: bert-score embeds each distinct
+    string once per call, so one call per map pair would re-embed the same concepts ~90 times."""
+    by_text: dict[str, set[str]] = {}
+    for m in maps:
+        by_text.setdefault(m.text, set()).update(m.concepts)
+    gold = [a for concepts in by_text.values() for a in sorted(concepts) for _ in sorted(concepts)]
+    pred = [b for concepts in by_text.values() for _ in sorted(concepts) for b in sorted(concepts)]
+    if gold:
+        bertscore_similarity_pairs(gold, pred)
+
+
+def bertscore_similarity_pairs(gold: list[str], pred: list[str]) -> None:
+    """Fill the cache for the (gold[k], pred[k]) pairs of normalised concepts."""
+    todo = list(dict.fromkeys((normalize_concept(a), normalize_concept(b)) for a, b in zip(gold, pred, strict=True)))
+    todo = [t for t in todo if t not in _BERTSCORE]
     if todo:
         _, _, f1 = _bertscorer().score([b for _, b in todo], [a for a, _ in todo], batch_size=BERTSCORE_BATCH)
         _BERTSCORE.update(zip(todo, np.clip(f1.numpy().astype(np.float64), 0.0, 1.0).tolist(), strict=True))
-    return np.array([[_BERTSCORE[(a, b)] for b in p] for a in g], dtype=np.float64).reshape(len(g), len(p))
 
 
 def node_similarity(gold: list[str], pred: list[str], settings: Settings) -> np.ndarray:
