@@ -120,8 +120,12 @@ def test_model_judge_averages_both_orders(monkeypatch, tmp_path):
     monkeypatch.setattr("fcmatch.models.load", lambda name: (None, None))
     # a judge that always answers A: position bias 0.9, which both orders cancel into ties
     monkeypatch.setattr(llm_judge, "first_preferred", lambda model, tok, prompts, batch: np.full(len(prompts), 0.9))
-    out = align(tiny_study(tmp_path), ["llm_judge"])["measures"]["llm_judge"]
+    study = tiny_study(tmp_path)
+    out = align(study, ["llm_judge"])["measures"]["llm_judge"]
     assert out["pairwise_accuracy"] == 0.5 and out["params_all"]["position_bias"] == pytest.approx(0.9)
+    # one pair asked per sentence: only its verdict counts (one of three per sentence)
+    monkeypatch.setitem(MEASURES, "llm_judge", llm_judge.ModelJudge(max_pairs=1))
+    assert align(study, ["llm_judge"])["measures"]["llm_judge"]["verdicts"] == 2
 
 
 def test_model_judge_with_the_tiny_model(tiny_model_dir, tmp_path, monkeypatch):

@@ -8,14 +8,15 @@ preference for the first (or second) position; the mean ``p_A`` over all prompts
 position bias. Nothing is fitted on verdicts. Scores: pairwise preferences from ``P``; an item's
 consensus (and paper) score is its mean ``P`` over the pairs it was asked about (0.5 if none).
 
-One forward pass per ordered pair: 900 for ../shared/data/match (all 45 pairs of 10 sentences), so the
-entry is optional and ``max_pairs`` caps the pairs asked per sentence.
+One forward pass per ordered pair: 900 for ../shared/data/match (all 45 pairs of 10 sentences, ~205k
+tokens), so the entry is optional and ``max_pairs`` caps the pairs asked per sentence (a seeded sample;
+verdicts on pairs not asked are then left out of its figures).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -158,4 +159,8 @@ class JudgeFamily:
         return ItemScores(consensus, consensus, pref)
 
     def stats(self, params: dict[str, Any], sid: str) -> np.ndarray:
-        return sentence_stats(self.sentences[sid], self.scores(params, sid))
+        """Figures over the pairs asked only (with ``max_pairs``, verdicts on other pairs are not counted)."""
+        s, asked = self.sentences[sid], self.asked[sid]
+        kept = replace(s, verdicts=s.verdicts[asked[s.verdicts[:, 0], s.verdicts[:, 1]]],
+                       reliability=s.reliability[asked[s.reliability[:, 0], s.reliability[:, 1]]])
+        return sentence_stats(kept, self.scores(params, sid))

@@ -26,7 +26,8 @@ over sentences. The registry :data:`MEASURES` is the extension point (a test wal
 - ``learned``: a logistic (Bradley-Terry) model on feature differences of two maps, trained on
   verdicts (:mod:`fcmatch.judge.learned`).
 - ``llm_judge``: the embedded SmolLM2 asked which of two maps fits the sentence better
-  (:mod:`fcmatch.judge.llm_judge`); optional (run only when named: one forward pass per ordered pair).
+  (:mod:`fcmatch.judge.llm_judge`); optional (run only when named: one forward pass per ordered pair),
+  ``llm_judge_sample`` the same on 6 sampled pairs per sentence.
 
 Empty maps: both empty scores 1, one empty 0 (the convention of :mod:`fcmatch.evaluate.graph`).
 """
@@ -256,3 +257,6 @@ MEASURES["learned"] = LearnedMeasure(
     description="logistic model on feature differences of the two maps, trained on verdicts",
 )
 MEASURES["llm_judge"] = ModelJudge()
+# 6 of the 45 pairs per sentence: 120 forward passes (~27k tokens) instead of 900
+MEASURES["llm_judge_sample"] = ModelJudge("llm_judge_sample", max_pairs=6,
+                                          description="the model judge on 6 sampled pairs per sentence")
