@@ -1,5 +1,7 @@
 """``fcmatch align --data DIR`` (or ``--study N --db URL``): cross-validated agreement of automatic
-measures with human verdicts, of a MATCH-layout folder or of a study in the web app's database.
+measures with human verdicts, of a MATCH-layout folder or of a study in the web app's database;
+``fcmatch align --fit DIR --data DIR2 --save frozen.json`` fits on one study and scores another,
+``fcmatch align --frozen frozen.json --data DIR2`` applies a saved fit unchanged.
 
 Flags come from :class:`fcmatch.judge.config.AlignConfig`.
 """
@@ -15,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from fcmatch.judge.config import AlignConfig
 
     parser = sub.add_parser("align", help="how well automatic measures agree with comparative human judgement",
-                            description="With --out, the result is written as JSON and the config beside it.")
+                            description="With --out, the result is written as JSON and the config beside it; "
+                                        "with --save, the frozen measures (every parameter) as JSON.")
     add_arguments(parser, AlignConfig)
     parser.set_defaults(func=_align)
 

@@ -116,7 +116,7 @@ def cross_validated(data: JudgementData, names: list[str],
     for family in families:
         stats, folds = cross_validate(family, sids)
         params_all = family.fit(sids)
-        extra = {"settings_all": params_all["settings"]} if "settings" in params_all else {}
+        extra = {"settings_all": params_all["settings"]} if set(params_all) == {"settings"} else {}
         measures[family.name] = _row(family.name, summarise(stats, sids), objective=objective(stats),
                                      params_all=params_all, folds=dict(zip(sids, folds, strict=True)), **extra)
     best, _ = choose(families, sids)
