@@ -149,3 +149,16 @@ def test_fit_logistic_by_hand():
     diffs = np.array([[1.0], [1.0], [-1.0]])
     assert fit_logistic(diffs, 1e-9)[0] == pytest.approx(np.log(2), abs=1e-6)
     assert 0 < fit_logistic(diffs, 10.0)[0] < fit_logistic(diffs, 1.0)[0] < np.log(2)
+
+
+@pytest.mark.slow
+def test_shared_nested_figures(shared_data):
+    # the figures quoted in docs/judging.md (fcmatch align --data ../shared/data/match, about 4 minutes)
+    out = align(shared_data / "match")
+    assert out["default"] == "quality_f1" and set(out["selection"]["chosen"].values()) == {"quality_f1"}
+    assert out["selection"]["verdicts"] == 390
+    assert out["selection"]["pairwise_accuracy"] == pytest.approx(0.722, abs=0.002)
+    assert out["selection"]["spearman_paper"] == pytest.approx(0.650, abs=0.002)
+    assert out["ceiling"]["pairwise_accuracy"] == pytest.approx(0.714, abs=0.002)
+    assert out["measures"]["edge_count"]["pairwise_accuracy"] == pytest.approx(0.533, abs=0.002)
+    assert out["measures"]["learned"]["pairwise_accuracy"] == pytest.approx(0.687, abs=0.002)
