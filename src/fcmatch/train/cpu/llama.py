@@ -73,7 +73,7 @@ def known_decoder_layer(cls: type) -> bool:
     parameters = upstream.forward_parameters(cls)
     steps = set(inspect.unwrap(cls.forward).__code__.co_names) - {"super"}
     return set(parameters) <= DECODER_PARAMETERS and "**" in parameters and DECODER_STEPS <= steps \
-        and not {name for name in steps if name.endswith(("norm", "layernorm", "_attn", "mlp"))} - DECODER_STEPS
+        and not {name for name in steps if name.endswith(("norm", "_attn", "mlp"))} - DECODER_STEPS
 
 
 def known_attention(cls: type) -> bool:

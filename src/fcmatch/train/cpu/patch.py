@@ -29,14 +29,15 @@ from fcmatch.train.cpu.llama import (
 from fcmatch.train.cpu.swiglu import _FusedSwiGLU, _swiglu_mlp
 
 
-def _unknown_upstream(what: str, cls: type) -> bool:
-    """Warn (once per class) that ``cls``'s forward is not one this fast path was checked against; returns True."""
-    if cls not in _WARNED:
+def _known(known: bool, what: str, cls: type) -> bool:
+    """``known``; when False, warn (once per class) that ``cls``'s forward is not one this fast path was checked
+    against, so its ``what`` keeps upstream's forward."""
+    if not known and cls not in _WARNED:
         _WARNED.add(cls)
         warnings.warn(f"fcmatch's CPU fast path does not know the forward of {cls.__module__}.{cls.__qualname__} "
                       f"{upstream.forward_parameters(cls)} in this release; its {what} runs as upstream wrote it "
                       "(correct, slower)", UserWarning, stacklevel=3)
-    return True
+    return known
 
 
 _WARNED: set[type] = set()
@@ -73,9 +74,9 @@ def speed_up_lora(model: nn.Module) -> dict[str, int]:
     from transformers.models.llama.modeling_llama import LlamaAttention, LlamaDecoderLayer
 
     fused_classes = {cls: fused for cls, fused in _classes().items()
-                     if upstream.forward_parameters(cls)[:2] == ("self", "x") or not _unknown_upstream("LoRA layer", cls)}
-    residuals = known_decoder_layer(LlamaDecoderLayer) or not _unknown_upstream("decoder layer", LlamaDecoderLayer)
-    rotary = known_attention(LlamaAttention) or not _unknown_upstream("attention", LlamaAttention)
+                     if _known(upstream.forward_parameters(cls)[:2] == ("self", "x"), "LoRA layer", cls)}
+    residuals = _known(known_decoder_layer(LlamaDecoderLayer), "decoder layer", LlamaDecoderLayer)
+    rotary = _known(known_attention(LlamaAttention), "attention", LlamaAttention)
     counts = {"dropout": 0, "fused": 0, "mlp": 0, "norm": 0, "rotary": 0, "residual": 0}
     for module in model.modules():
         container = getattr(module, "lora_dropout", None)
