@@ -232,7 +232,10 @@ def test_extract_writes_its_config_beside_the_predictions(tiny_model_dir, tmp_pa
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["config_file"] == str(tmp_path / "pred.config.yaml")
     loaded = load_config(ExtractConfig, tmp_path / "pred.config.yaml")
-    assert loaded == _resolved(ExtractConfig, argv)
+    from fcmatch.extract.pipeline import resolve_recipe
+
+    # extract resolves the recipe's defaults (retrieval, snapping) from the model's run folder before saving
+    assert loaded == resolve_recipe(_resolved(ExtractConfig, argv))
     assert loaded.generation.max_new_tokens == 4 and loaded.batch_size == 2 and loaded.progress is False
 
 
