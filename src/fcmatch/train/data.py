@@ -127,14 +127,16 @@ def tokenize(tokenizer: Any, messages: list[dict[str, str]] | dict[str, str]) ->
 
     Prompt and completion are tokenised separately, as at inference the prompt is encoded alone and
     the completion is generated after it. A task's raw-text example, ``{"prompt", "completion"}`` (such
-    as the Alpaca template), skips the chat template: its prompt as written, then completion + eos.
+    as the Alpaca template), skips the chat template: its prompt as written, then completion + eos
+    (no eos when the example has ``"eos": False``).
 
     Raises:
         ValueError: the template does not render the prompt as a prefix of the whole conversation.
     """
     eos = tokenizer.eos_token
     if isinstance(messages, dict):
-        prompt, completion = messages["prompt"], messages["completion"] + (eos or "")
+        # "eos": False (a classification task's verbalizer) puts the loss on the completion's tokens alone
+        prompt, completion = messages["prompt"], messages["completion"] + (eos or "" if messages.get("eos", True) else "")
     elif getattr(tokenizer, "chat_template", None):
         prompt = _template(tokenizer, messages[:-1], True)
         full = _template(tokenizer, messages, False)
