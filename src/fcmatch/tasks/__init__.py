@@ -6,11 +6,13 @@ A task has ``read_records(path) -> [record, ...]`` (its file formats), ``to_exam
 the only part trained on, or ``{"prompt": ..., "completion": ...}``, raw text for a task with a prompt
 template of its own (the trainer then uses no chat template and appends eos to the completion).
 Registered in :data:`TASKS`; ``instruct`` prompts with the Alpaca template, ``instruct-chat`` with the
-model's chat template; ``causal-rag`` is the causal task with retrieved demonstrations in each prompt.
+model's chat template; ``causal-rag`` is the causal task with retrieved demonstrations in each prompt;
+``classify`` and ``classify-<pattern>`` are the few-shot study's pattern-based classification (:mod:`.classify`).
 """
 
-from fcmatch.tasks import causal, instruct
+from fcmatch.tasks import causal, classify, instruct
 
-TASKS = {"causal": causal, "causal-rag": causal.RETRIEVAL, "instruct": instruct.ALPACA, "instruct-chat": instruct.CHAT}
+TASKS = {"causal": causal, "causal-rag": causal.RETRIEVAL, "instruct": instruct.ALPACA, "instruct-chat": instruct.CHAT,
+         **classify.TASKS}
 
-__all__ = ["TASKS", "causal", "instruct"]
+__all__ = ["TASKS", "causal", "classify", "instruct"]
