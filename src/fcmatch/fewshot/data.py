@@ -68,9 +68,9 @@ def _claims_rows(path: Path, split: str) -> list[ClassRecord]:
     records = []
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in (CSV_TEXT, CSV_CAUSE, CSV_EFFECT, CSV_SIGN) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise FormatError(f"{path}:1: missing column(s) {missing}; found {reader.fieldnames}")
+        absent = sorted({CSV_TEXT, CSV_CAUSE, CSV_EFFECT, CSV_SIGN}.difference(reader.fieldnames or ()))
+        if absent:
+            raise FormatError(f"{path}:1: the causal-claims CSV needs column(s) {absent}")
         for row in reader:
             where = f"{path}:{reader.line_num}"
             text, cause, effect = ((row.get(c) or "").strip() for c in (CSV_TEXT, CSV_CAUSE, CSV_EFFECT))
