@@ -16,7 +16,7 @@ import sys
 from fcmatch import __version__
 
 # pipeline order for --help; stages not listed come after, alphabetically
-ORDER = ["data", "lit", "train", "extract", "generate", "evaluate", "sweep", "report", "judge", "align", "serve", "study", "annotate"]
+ORDER = ["data", "lit", "train", "extract", "generate", "evaluate", "sweep", "fewshot", "report", "judge", "align", "serve", "study", "annotate"]
 
 
 def _stages() -> list[str]:
