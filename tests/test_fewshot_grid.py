@@ -74,3 +74,15 @@ def test_shipped_grid_configs_load(name):
     path = ROOT / "configs" / name
     config = load_grid(path, {"data": ""})
     assert config.methods and config.ks
+
+
+def test_reference_formats_run_through_the_grid_with_per_heuristic_accuracy(tiny_model_dir, tmp_path):
+    data = ROOT / "tests" / "data" / "fewshot"
+    grid = _grid(tmp_path, tiny_model_dir, ["icl"], zero_shot=False, format="mnli-merge",
+                 train_file=str(data / "mnli.tsv"), test_id_file=str(data / "mnli.tsv"),
+                 test_ood_file=str(data / "hans.tsv"), ood_format="hans", test_sets=["test_id", "test_ood"])
+    assert main(["fewshot", str(grid)]) == 0
+    done = json.loads((tmp_path / "grid" / "points" / "icl-k2-s0-yn" / "done.json").read_text())
+    assert set(done["sets"]["test_ood"]["by"]["heuristic"]) == {"lexical_overlap", "subsequence"}
+    with pytest.raises(ConfigError, match="test_flip"):
+        FewshotConfig(format="rte", train_file="a", test_id_file="b", test_sets=["test_flip"]).validate()

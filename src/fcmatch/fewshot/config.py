@@ -61,6 +61,17 @@ class FewshotConfig:
     """Grid folder: points/<id>/done.json, results.csv, report.md, fewshot-*.png, fewshot.config.yaml."""
     data: str = ""
     """Causal-claims folder (train_data.csv, val_data.csv), e.g. ../shared/data/causal; empty = the bundled demo data."""
+    format: str = "sign"
+    """Data: sign (the causal claims in data) or a reference-study reader (rte, mnli, mnli-merge, qqp, hans,
+    paws-qqp, cola, cola-ood) reading train_file, test_id_file and test_ood_file."""
+    train_file: str = ""
+    """With another format: the training pool (e.g. MNLI train.tsv)."""
+    test_id_file: str = ""
+    """With another format: the in-domain test file (e.g. MNLI dev_matched.tsv)."""
+    test_ood_file: str = ""
+    """With another format: the shifted test file (e.g. HANS heuristics_evaluation_set.txt)."""
+    ood_format: str = ""
+    """The reader of test_ood_file (empty = format; e.g. hans for MNLI -> HANS, paws-qqp for QQP -> PAWS)."""
     in_domain: list[str] = field(default_factory=list)
     """In-domain sources (empty = ronak_patel_csv, or the demo's six large fields); every other source is out of domain."""
     test_cap: int = setting(250, minimum=0)
@@ -105,6 +116,13 @@ class FewshotConfig:
         for k in self.ks:
             if k < 2 or k % 2:
                 raise ConfigError(f"ks: {k} must be an even number >= 2 (k/2 examples per label)")
+        if self.format != "sign":
+            if not self.train_file or not self.test_id_file:
+                raise ConfigError(f"format={self.format}: train_file and test_id_file are required")
+            if "test_flip" in self.test_sets:
+                raise ConfigError("test_sets: test_flip exists for format sign only")
+            if "test_ood" in self.test_sets and not self.test_ood_file:
+                raise ConfigError("test_sets: test_ood needs test_ood_file")
         if self.data and not Path(self.data).is_dir():
             raise ConfigError(f"data={self.data!r}: no such folder")
         self.pbft.validate()

@@ -204,6 +204,13 @@ def balanced_sample(records: Sequence[ClassRecord], k: int, seed: int, labels: S
 
 
 def draw_train_dev(pool: Sequence[ClassRecord], k: int, seed: int) -> tuple[list[ClassRecord], list[ClassRecord]]:
-    """A run's k training examples and a disjoint balanced dev set of the same size k, both from ``pool``."""
+    """A run's k training examples and a disjoint balanced dev set of the same size k, both from ``pool``.
+
+    The dev set is empty when the pool has too few records left for it (only checkpoint selection ``dev`` needs it).
+    """
     train = balanced_sample(pool, k, seed)
-    return train, balanced_sample(pool, k, seed + 10_000, labels=sorted({r.label for r in train}), exclude=train)
+    try:
+        dev = balanced_sample(pool, k, seed + 10_000, labels=sorted({r.label for r in train}), exclude=train)
+    except ValueError:
+        dev = []
+    return train, dev

@@ -34,12 +34,13 @@ from fcmatch.config import ConfigError, save_config, to_dict
 from fcmatch.data.formats import atomic_write
 from fcmatch.fewshot.config import ENCODER_METHODS, FewshotConfig
 from fcmatch.fewshot.data import ClassRecord, balanced_sample, draw_train_dev, sign_splits
-from fcmatch.fewshot.metrics import classification_metrics
+from fcmatch.fewshot.metrics import classification_metrics, grouped_accuracy
 from fcmatch.fewshot.patterns import PATTERNS, Pattern, context, label_tokens, pattern_from_dict, query
 from fcmatch.fewshot.scoring import Scores, peak_memory, score
 
 CONFIG_FILE = "fewshot.config.yaml"
 DONE = "done.json"
+GROUPS = ("source", "heuristic", "subcase")
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,13 @@ class Runner:
         self.config = config
         self.root = Path(config.out)
         self.patterns = load_patterns(config)
-        self.splits = sign_splits(config.data or None, config.in_domain or None, config.test_cap or None)
+        if config.format == "sign":
+            self.splits = sign_splits(config.data or None, config.in_domain or None, config.test_cap or None)
+        else:
+            from fcmatch.fewshot.readers import file_splits
+
+            self.splits = file_splits(config.format, config.train_file, config.test_id_file, config.test_ood_file,
+                                      config.ood_format, config.test_cap or None)
         self.digest = _digest(self.splits)
         self.tokenizer = load_tokenizer(config.model)
         self._base: Any = None
@@ -187,8 +194,13 @@ class Runner:
                                "context_tokens": scores.context_tokens, "latency_s": scores.latency_s,
                                "peak_memory_mb": round(scores.peak_memory_mb, 1)}
         if not scores.skipped and scores.predictions:
-            out["metrics"] = classification_metrics([r.label for r in records], scores.predictions, scores.labels,
-                                                    self.config.resamples)
+            golds = [r.label for r in records]
+            out["metrics"] = classification_metrics(golds, scores.predictions, scores.labels, self.config.resamples)
+            # accuracy per corpus (sign OOD) or per HANS heuristic / subcase, where the set has several
+            for key in GROUPS:
+                groups = [str(r.meta.get(key, "")) for r in records]
+                if len(set(groups)) > 1:
+                    out.setdefault("by", {})[key] = grouped_accuracy(golds, scores.predictions, groups)
         return out
 
     def _prepare(self, point: Point, train: list[ClassRecord], dev: list[ClassRecord], folder: Path) -> tuple[Any, dict]:

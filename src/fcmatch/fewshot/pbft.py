@@ -98,6 +98,8 @@ def train_pbft(model: str, tokenizer: Any, pattern: Pattern, train: Sequence[Cla
     if method not in METHODS:
         raise ConfigError(f"method={method!r}: PBFT methods are {', '.join(METHODS)}")
     label_tokens(pattern, tokenizer)  # fail before training on a verbalizer that is not one token
+    if config.selection == "dev" and not dev:
+        raise ConfigError("pbft.selection=dev: the training pool has no records left for a dev set of size k")
     if exported(run):
         return run
     if run.exists():

@@ -170,3 +170,25 @@ READERS: dict[str, Callable[[str | os.PathLike], list[ClassRecord]]] = {
     "hans": read_hans, "paws-qqp": read_paws_qqp, "cola": read_cola, "cola-ood": read_cola_ood,
 }
 """Format name -> reader, as named in a grid config's ``data.format``."""
+
+
+def file_splits(fmt: str, train_file: str, test_id_file: str, test_ood_file: str = "", ood_format: str = "",
+                test_cap: int | None = None, seed: int = 0) -> dict[str, list[ClassRecord]]:
+    """The study's sets from files of the reference formats, e.g. MNLI train / MNLI dev / HANS.
+
+    Returns ``train`` and ``dev_pool`` (the training file), ``test_id`` and, with ``test_ood_file``,
+    ``test_ood`` (read with ``ood_format``, default ``fmt``), each test set capped by a seeded sample.
+
+    Raises:
+        ValueError: an unknown format name; FileNotFoundError, ReaderError: a missing or malformed file.
+    """
+    from fcmatch.fewshot.data import capped
+
+    for name in (fmt, ood_format or fmt):
+        if name not in READERS:
+            raise ValueError(f"format {name!r}: choose one of sign, {', '.join(READERS)}")
+    train = READERS[fmt](train_file)
+    splits = {"train": train, "dev_pool": train, "test_id": capped(READERS[fmt](test_id_file), test_cap, seed)}
+    if test_ood_file:
+        splits["test_ood"] = capped(READERS[ood_format or fmt](test_ood_file), test_cap, seed + 1)
+    return splits
