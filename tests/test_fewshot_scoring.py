@@ -60,3 +60,13 @@ def test_metrics_by_hand():
     assert m["per_label"]["no"]["recall"]["value"] == pytest.approx(2 / 3) and m["per_label"]["yes"]["support"] == 4
     assert m["accuracy"]["ci_low"] <= 5 / 7 <= m["accuracy"]["ci_high"]
     assert grouped_accuracy(golds, preds, list("aabbabb")) == {"a": 2 / 3, "b": 3 / 4}
+
+
+def test_long_context_scored_one_query_at_a_time_equals_uncached(tiny, monkeypatch):
+    import fcmatch.fewshot.scoring as scoring
+
+    model, tokenizer = tiny
+    monkeypatch.setattr(scoring, "LONG_CONTEXT", 1)  # the tiny contexts count as long: the crop path
+    cropped = score(model, tokenizer, YN, RECORDS, demos=RECORDS[2:6], batch_size=4)
+    full = score(model, tokenizer, YN, RECORDS, demos=RECORDS[2:6], batch_size=4, use_cache=False)
+    assert torch.allclose(torch.tensor(cropped.logits), torch.tensor(full.logits), atol=1e-4)

@@ -106,6 +106,10 @@ def _padded(rows: Sequence[list[int]], pad: int, device: torch.device) -> tuple[
     return ids.to(device), mask.to(device), torch.tensor([len(r) - 1 for r in rows], device=device)
 
 
+LONG_CONTEXT = 512
+"""Context tokens from which queries are scored one at a time against the shared cache (no copies)."""
+
+
 def _keep(last: torch.Tensor) -> torch.Tensor:
     """The distinct answer positions of a batch, sorted (``logits_to_keep`` as sequence indices)."""
     return torch.unique(last)
@@ -122,7 +126,9 @@ def answer_logits(model: Any, prefix: list[int], queries: Sequence[list[int]], t
         queries: the queries' ids.
         token_ids: the verbalizer tokens, in label order.
         batch_size: queries per forward; padding goes on the right, where causal attention cannot see it.
-        use_cache: compute the prefix's KV cache once and copy it per batch (False: prefix + query in full).
+            A context of :data:`LONG_CONTEXT` tokens or more is scored one query at a time.
+        use_cache: compute the prefix's KV cache once and copy it per batch, or crop it back after each query
+            (False: prefix + query in full).
 
     Returns:
         float32 tensor (queries, len(token_ids)).
@@ -132,18 +138,27 @@ def answer_logits(model: Any, prefix: list[int], queries: Sequence[list[int]], t
     if prefix and use_cache:
         cache = output_cache(model(torch.tensor([prefix], device=device), use_cache=True, logits_to_keep=1))
     rows = []
-    starts = range(0, len(queries), batch_size)
+    # with a long cached context, one query at a time, cropping the cache back to the context after each:
+    # copying a k=64 context's cache (~230 MB for SmolLM2-135M) per batch row cost more than batching saved
+    # (measured on one CPU thread: 2.0 s per query unbatched against 3.3 s in batches of 4)
+    step = 1 if cache is not None and len(prefix) >= LONG_CONTEXT else batch_size
+    starts = range(0, len(queries), step)
     for start in tqdm(starts, desc="score", unit="batch", disable=not progress, leave=False):
-        chunk = queries[start : start + batch_size]
+        chunk = queries[start : start + step]
         if cache is not None:
             ids, mask, last = _padded(chunk, pad_id, device)
-            past = copy.deepcopy(cache)
-            past.batch_repeat_interleave(len(chunk))
+            if step == 1:
+                past = cache
+            else:
+                past = copy.deepcopy(cache)
+                past.batch_repeat_interleave(len(chunk))
             full_mask = torch.cat([torch.ones((len(chunk), len(prefix)), dtype=mask.dtype, device=device), mask], 1)
             positions = (torch.arange(ids.shape[1], device=device) + len(prefix)).expand(len(chunk), -1)
             keep = _keep(last)
             logits = model(input_ids=ids, attention_mask=full_mask, position_ids=positions, use_cache=True,
                            logits_to_keep=keep, **cache_kwargs(model, past)).logits
+            if step == 1:  # a negative crop removes that many trailing tokens (transformers 5 refuses positive ones)
+                cache.crop(-(cache.get_seq_length() - len(prefix)))
             del past  # a batch's copy of the cache is the largest buffer here
         else:
             ids, full_mask, last = _padded([prefix + q for q in chunk], pad_id, device)
