@@ -62,13 +62,13 @@ def _groups(rows: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
     return list(dict.fromkeys((r["method"] if r["k"] else "zero-shot", r["k"]) for r in rows))
 
 
-def accuracy_table(rows: Sequence[dict[str, Any]], sets: Sequence[str]) -> list[str]:
-    """Markdown: median [min, max] accuracy over runs (seeds and patterns) per method and k, a column per set."""
+def accuracy_table(rows: Sequence[dict[str, Any]], sets: Sequence[str], metric: str = "accuracy") -> list[str]:
+    """Markdown: median [min, max] of ``metric`` over runs (seeds and patterns) per method and k, a column per set."""
     lines = ["| method | k | runs | " + " | ".join(plots.TITLES.get(s, s) for s in sets) + " |",
              "|---|---:|---:|" + "---|" * len(sets)]
     for method, k in sorted(_groups(rows), key=lambda g: (g[1], g[0])):
         picked = [r for r in rows if (r["method"] if r["k"] else "zero-shot") == method and r["k"] == k]
-        cells = [_spread([r[f"{s}_accuracy"] for r in picked if r.get(f"{s}_accuracy") is not None]) for s in sets]
+        cells = [_spread([r[f"{s}_{metric}"] for r in picked if r.get(f"{s}_{metric}") is not None]) for s in sets]
         lines.append(f"| {method} | {k} | {len(picked)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -104,6 +104,7 @@ def write_report(root: Path, dones: Sequence[dict[str, Any]], config: FewshotCon
         f"{stamp}; model `{config.model}` (decoder methods), MiniLM for minilm-*; data `{config.data or 'bundled demo'}`; "
         f"{len(rows)} runs. Accuracy: median [min, max] over seeds and patterns.", "",
         *accuracy_table(rows, sets), "",
+        "## Matthews correlation (0 = chance, whatever the label balance)", "", *accuracy_table(rows, sets, "mcc"), "",
         "## Cost per in-domain test example (median over runs)", "", *cost_table(rows), "",
         "## Figures", "", *[f"![{f.stem}]({f.name})" for f in figures if f is not None], "",
     ]
