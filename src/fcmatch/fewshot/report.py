@@ -52,6 +52,21 @@ def header(sets: Sequence[str]) -> list[str]:
     return out + ["prompt_tokens", "context_tokens", "latency_ms", "peak_memory_mb", "train_seconds", "train_loss"]
 
 
+def kv_bytes_per_token(model: str) -> int | None:
+    """Bytes of KV cache one context token takes in fp32 (layers x 2 x kv heads x head size x 4); None if unknown."""
+    try:
+        from transformers import AutoConfig
+
+        from fcmatch.models import resolve
+
+        c = AutoConfig.from_pretrained(resolve(model))
+        heads = getattr(c, "num_key_value_heads", None) or c.num_attention_heads
+        head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        return int(c.num_hidden_layers * 2 * heads * head_dim * 4)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _spread(values: list[float]) -> str:
     if not values:
         return "-"
@@ -73,9 +88,11 @@ def accuracy_table(rows: Sequence[dict[str, Any]], sets: Sequence[str], metric: 
     return lines
 
 
-def cost_table(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """Markdown: median cost per in-domain test example and training seconds, per method and k."""
-    lines = ["| method | k | prompt tokens | latency ms | peak MiB | train s |", "|---|---:|---:|---:|---:|---:|"]
+def cost_table(rows: Sequence[dict[str, Any]], kv_per_token: int | None = None) -> list[str]:
+    """Markdown: median cost per in-domain test example and training seconds, per method and k; with
+    ``kv_per_token``, the demonstrations' KV cache in MiB (exact, where the sampled peak memory is noisy on a CPU)."""
+    lines = ["| method | k | prompt tokens | context KV MiB | latency ms | peak MiB | train s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
 
     def med(picked: list[dict[str, Any]], key: str, fmt: str) -> str:
         vals = [r[key] for r in picked if isinstance(r.get(key), (int, float))]
@@ -83,7 +100,9 @@ def cost_table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
     for method, k in sorted(_groups(rows), key=lambda g: (g[0], g[1])):
         picked = [r for r in rows if (r["method"] if r["k"] else "zero-shot") == method and r["k"] == k]
-        lines.append(f"| {method} | {k} | {med(picked, 'prompt_tokens', '.0f')} | {med(picked, 'latency_ms', '.1f')} | "
+        kv = med(picked, "context_tokens", ".0f")
+        kv = f"{float(kv) * kv_per_token / 2**20:.0f}" if kv_per_token and kv != "-" else "-"
+        lines.append(f"| {method} | {k} | {med(picked, 'prompt_tokens', '.0f')} | {kv} | {med(picked, 'latency_ms', '.1f')} | "
                      f"{med(picked, 'peak_memory_mb', '.0f')} | {med(picked, 'train_seconds', '.0f')} |")
     return lines
 
@@ -105,7 +124,7 @@ def write_report(root: Path, dones: Sequence[dict[str, Any]], config: FewshotCon
         f"{len(rows)} runs. Accuracy: median [min, max] over seeds and patterns.", "",
         *accuracy_table(rows, sets), "",
         "## Matthews correlation (0 = chance, whatever the label balance)", "", *accuracy_table(rows, sets, "mcc"), "",
-        "## Cost per in-domain test example (median over runs)", "", *cost_table(rows), "",
+        "## Cost per in-domain test example (median over runs)", "", *cost_table(rows, kv_bytes_per_token(config.model)), "",
         "## Figures", "", *[f"![{f.stem}]({f.name})" for f in figures if f is not None], "",
     ]
     if skipped:
