@@ -68,6 +68,8 @@ def test_label_words_must_be_one_token_each(tiny_model_dir):
 
 
 def test_config_needs_an_output_dir_and_first_position_for_labels():
+    with pytest.raises(ConfigError, match="examples is required"):
+        DistillRunConfig(distill=DistillConfig(output_dir="out"))
     with pytest.raises(ConfigError, match="output_dir is required"):
         DistillRunConfig(examples="e.jsonl")
     with pytest.raises(ConfigError, match="positions=first"):

@@ -35,7 +35,7 @@ class ExamplesError(ValueError):
 class DistillRunConfig:
     """One distillation run: which model, which examples, which settings (saved as config.yaml in output_dir)."""
 
-    examples: str = setting("", required=True, metavar="FILE")
+    examples: str = setting("", metavar="FILE")
     """JSONL examples: context + prompt, or teacher_prompt + student_prompt; completion optional."""
     model: str = setting(DEFAULT_MODEL, metavar="NAME")
     """Base model: fcmatch model name or local Hugging Face folder; the teacher is this model, frozen."""
@@ -56,6 +56,8 @@ class DistillRunConfig:
         check(self)
 
     def validate(self) -> None:
+        if not self.examples:  # checked here, not by argparse, so that --config can give it
+            raise ConfigError("examples is required: the JSONL file of (context, prompt) examples")
         if not self.distill.output_dir:
             raise ConfigError("output_dir is required: where adapter/, config.yaml and metrics.jsonl go")
         if self.label_words and self.distill.positions != "first":
