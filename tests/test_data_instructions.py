@@ -189,7 +189,7 @@ def test_data_cli_on_instruction_files(tmp_path, capsys):
     out = tmp_path / "split"
     assert main(["data", "split", str(src), "--names", "train", "test", "--stratify", "category", "--seed", "0",
                  "--out-dir", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["test.json", "train.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["split.config.yaml", "test.json", "train.json"]
     assert len(read_instructions(out / "test.json")) == 8
     assert main(["data", "split", str(src), "--by", "source", "--test-sources", "x"]) == 1
     assert "--by source splits causal maps" in capsys.readouterr().err

@@ -58,7 +58,9 @@ def test_data_cli_stats_convert_split(tmp_path, capsys):
     assert main(["data", "convert", str(src), str(tmp_path / "maps.csv")]) == 0
     assert len(read_maps(tmp_path / "maps.csv")) == 20  # the CSV groups the two labelers of "sentence 0"
     assert main(["data", "split", str(src), "--fractions", "0.8", "0.2", "--out-dir", str(tmp_path / "s")]) == 0
-    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["train.jsonl", "val.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["split.config.yaml", "train.jsonl", "val.jsonl"]
+    saved = (tmp_path / "s" / "split.config.yaml").read_text()
+    assert "SplitConfig" in saved and "fractions:\n- 0.8\n- 0.2" in saved
     assert main(["data", "split", str(src), "--by", "source", "--test-sources", "nope"]) == 1
     assert "nope" in capsys.readouterr().err
 

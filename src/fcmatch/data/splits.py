@@ -7,11 +7,14 @@ import random
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 
-from fcmatch.config import ConfigError
+from fcmatch.config import ConfigError, save_config
 from fcmatch.data.causal_map import CausalMap
 from fcmatch.data.config import SplitConfig, check_fractions
 from fcmatch.data.formats import read_maps, write_jsonl
 from fcmatch.data.instructions import Instruction, instruction_format, read_instructions, write_instructions
+
+SPLIT_CONFIG = "split.config.yaml"
+"""The file in ``out_dir`` that records how the split was made."""
 
 
 def _cut(keys: list[Hashable], fractions: Sequence[float], which: dict[Hashable, int]) -> None:
@@ -97,7 +100,8 @@ def split_file(config: SplitConfig) -> dict[Path, int]:
     """Run ``fcmatch data split``: read ``config.input``, split it, write one file per split in ``out_dir``.
 
     Causal maps go to ``<name>.jsonl`` (fcmatch JSONL); instructions keep their format, ``<name>.json`` for
-    Alpaca and ``<name>.jsonl`` for Dolly and chat.
+    Alpaca and ``<name>.jsonl`` for Dolly and chat. The resolved config is saved beside them as
+    ``split.config.yaml``, so the split can be redone exactly.
 
     Returns:
         Each written file and its number of records, in split order.
@@ -118,6 +122,7 @@ def split_file(config: SplitConfig) -> dict[Path, int]:
             path = Path(config.out_dir) / f"{name}.{'json' if fmt == 'alpaca' else 'jsonl'}"
             write_instructions(records, path, fmt)
             written[path] = len(records)
+        save_config(config, Path(config.out_dir) / SPLIT_CONFIG)
         return written
     if config.stratify != "none":
         raise ConfigError(f"--stratify {config.stratify} needs an instruction file; {config.input} holds causal maps")
@@ -131,4 +136,5 @@ def split_file(config: SplitConfig) -> dict[Path, int]:
         path = Path(config.out_dir) / f"{name}.jsonl"
         write_jsonl(part, path)
         written[path] = len(part)
+    save_config(config, Path(config.out_dir) / SPLIT_CONFIG)
     return written
