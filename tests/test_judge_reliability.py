@@ -95,3 +95,13 @@ def test_shared_study(shared_data):
     # every reliability pair also appears in judgements/, judged there by one of the seven
     assert out["repeat_consistency"]["repeats"] == 30
     assert -1 <= out["split_half"]["r_median"] <= 1 and out["ssr"] < 1
+
+
+def test_fleiss_kappa_is_nan_when_every_rating_is_one_category():
+    import math
+
+    import numpy as np
+
+    from fcmatch.judge.reliability import fleiss_kappa
+
+    assert math.isnan(fleiss_kappa(np.array([[3, 0], [3, 0]])))

@@ -65,6 +65,8 @@ def rating_table(comparisons: Sequence[Comparison]) -> tuple[list[frozenset[str]
 def fleiss_kappa(counts: np.ndarray) -> float:
     """Fleiss' kappa from a subjects x categories matrix of rating counts (same raters per subject).
 
+    Returns NaN where kappa is undefined: every rating in one category (chance agreement 1, so 0/0).
+
     Raises:
         ValueError: subjects with different numbers of ratings.
     """
@@ -76,6 +78,8 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     p_j = counts.sum(axis=0) / counts.sum()
     p_i = ((counts**2).sum(axis=1) - n) / (n * (n - 1))
     p_bar, p_e = p_i.mean(), (p_j**2).sum()
+    if np.isclose(p_e, 1.0):
+        return float("nan")
     return float((p_bar - p_e) / (1 - p_e))
 
 
