@@ -83,6 +83,11 @@ def parameter_bytes(model: Any) -> int:
     return total
 
 
+def adapter_bytes(model: Any, name: str) -> int:
+    """Bytes of one named adapter's LoRA weights in a PeftModel."""
+    return sum(p.numel() * p.element_size() for n, p in model.named_parameters() if f".{name}." in n)
+
+
 def _timed(fn: Callable[[], Any], repeats: int) -> float:
     fn()  # warm-up
     start = time.perf_counter()
@@ -120,12 +125,14 @@ def measure(load_base: Callable[[], Any], adapters: dict[str, str | os.PathLike]
     out: dict[str, Any] = {"adapters": names, "batch": list(input_ids.shape),
                            "one_base": {"parameter_mb": parameter_bytes(shared.model) / mb, "seconds_per_call": switch}}
     merged = {}
+    base_bytes = parameter_bytes(shared.model) - sum(adapter_bytes(shared.model, n) for n in names)
     for combination in combinations:
         model = shared.merge(names, list(merge_weights or [1.0 / len(names)] * len(names)), combination,
                              f"merged_{combination}")
         merged[combination] = {"seconds_per_call": _timed(lambda m=model: m(input_ids=input_ids), repeats),
-                               "parameter_mb": parameter_bytes(model) / mb}
-        model.delete_adapter(f"merged_{combination}")
+                               # what a model holding only the base and the merge needs
+                               "parameter_mb": (base_bytes + adapter_bytes(model, f"merged_{combination}")) / mb}
+        shared.use(names[0]).delete_adapter(f"merged_{combination}")  # switch first: peft warns on deleting the active one
     out["merged"] = merged
     shared.model = None  # free the shared copy before loading the separate ones
     gc.collect()
