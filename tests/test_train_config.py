@@ -11,10 +11,10 @@ from fcmatch.train.config import ConfigError, TrainConfig, coerce, field_docs, l
 from fcmatch.train.data import micro_batches, step_examples
 from fcmatch.train.loop import lr_factor
 
-# the training configs; sweep-*, fewshot-* and distill-*.yaml belong to other commands (tests/test_sweep.py,
-# tests/test_fewshot_grid.py, tests/test_train_distill_run.py)
+# the training configs; sweep-*, fewshot-*, distill-* and metacog-*.yaml belong to other commands (tests/test_sweep.py,
+# tests/test_fewshot_grid.py, tests/test_train_distill_run.py, tests/test_metacog_cli.py)
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")
-                 if not p.name.startswith(("sweep-", "fewshot-", "distill-")))
+                 if not p.name.startswith(("sweep-", "fewshot-", "distill-", "metacog-")))
 
 
 def test_every_field_has_a_one_line_doc():
