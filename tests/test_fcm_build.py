@@ -14,7 +14,7 @@ from fcmatch.data.formats import FormatError, write_jsonl
 from fcmatch.fcm.build import build_corpus, parse_input, read_sources
 from fcmatch.fcm.config import BuildConfig, MergeSettings
 from fcmatch.fcm.corpus import CorpusMap, load_corpus, save_corpus
-from fcmatch.fcm.merge import cluster_forms, read_merge_table, write_merge_table
+from fcmatch.fcm.merge import cluster_forms, corpus_clusters, read_merge_table, write_merge_table
 
 # Hand-placed unit vectors: "rainfall"/"precipitation" are one concept (cos 0.96), "crop yield"/"harvest"
 # another (cos 0.92); "income" ~ "household income" (cos 0.9) ~ "household size" (cos 0.9) while "income"
@@ -149,7 +149,7 @@ def test_load_corpus_errors(tmp_path):
 def test_merge_table_edit_split_merge_rename(tmp_path):
     corpus = build_corpus(MAPS, MergeSettings(threshold=0.9), embedder=fake_embed)
     table = tmp_path / "merges.csv"
-    write_merge_table([c for c in _clusters(corpus)], table)
+    write_merge_table(corpus_clusters(corpus), table)
     fixed = read_merge_table(table)
     assert fixed["precipitation"][0] == fixed["rainfall"][0]
     # a person splits "precipitation" off, renames it, and merges drought into crop yield's cluster
@@ -167,12 +167,6 @@ def test_merge_table_edit_split_merge_rename(tmp_path):
     assert {(e.cause, e.effect) for e in edited.edges} == {("r1", "y1"), ("r2", "y1"), ("r1", "r2")}
     assert edited.meta["self_loops_dropped"] == 1  # drought -> crop yield is now inside y1
     assert edited.meta["merge"]["forms_not_in_table"] == 0
-
-
-def _clusters(corpus):
-    from fcmatch.fcm.merge import Cluster
-
-    return [Cluster(c.id, c.name, c.forms) for c in corpus.concepts.values()]
 
 
 def test_forms_missing_from_table_are_clustered_automatically(tmp_path):

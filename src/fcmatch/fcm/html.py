@@ -1,8 +1,10 @@
-"""The interactive view of a corpus map: one self-contained HTML page (no CDN, no JS library).
+"""The interactive view of a corpus map: one HTML page, no CDN and no JS library.
 
-Positions come from networkx's spring layout on the server; about sixty lines of inline JavaScript draw
-the SVG, filter edges by source and minimum |weight|, and list an edge's evidence (sentence, document,
-sign, source) when it is clicked. The same page is what ``fcmatch fcm review --serve`` serves.
+Positions come from networkx's spring layout on the server; about fifty lines of plain JavaScript
+(:data:`SCRIPT`) draw the SVG, filter edges by source and minimum |weight|, and list an edge's evidence
+(sentence, document, sign, source) when it is clicked. The exported file inlines the script and style so
+it opens from disk; the web app links them as files instead (``assets=...``), because its
+Content-Security-Policy forbids inline script and style.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from fcmatch.data.formats import atomic_write
 from fcmatch.fcm.corpus import CorpusMap
 
-_SCRIPT = """
+SCRIPT = """
 const D = JSON.parse(document.getElementById('data').textContent);
 const svg = document.getElementById('map'), NS = 'http://www.w3.org/2000/svg';
 const src = document.getElementById('source'), wmin = document.getElementById('wmin');
@@ -60,10 +62,13 @@ function draw() {
 src.addEventListener('change', draw); wmin.addEventListener('input', draw); draw();
 """
 
+STYLE = """body{font-family:sans-serif;margin:1em}#evidence p{font-size:13px;border-left:3px solid #ccc;
+padding-left:6px}svg{border:1px solid #ddd;background:#fff}
+"""
+
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:sans-serif;margin:1em}}#evidence p{{font-size:13px;border-left:3px solid #ccc;
-padding-left:6px}}svg{{border:1px solid #ddd;background:#fff}}</style></head>
+{style}</head>
 <body><h1>{title}</h1>
 <p>{summary}. Green: positive, red: negative, dashed: evidence with both signs. Click an edge for its evidence.</p>
 <label>Source <select id="source"><option value="">all</option></select></label>
@@ -74,7 +79,7 @@ viewBox="0 0 10 10" refX="14" refY="5" markerWidth="6" markerHeight="6" orient="
 fill="#555"/></marker></defs></svg></div>
 <div id="evidence"></div>
 <script type="application/json" id="data">{data}</script>
-<script>{script}</script></body></html>
+{script}</body></html>
 """
 
 SIZE = 900
@@ -101,17 +106,34 @@ def page_data(corpus: CorpusMap) -> dict:
     return {"nodes": nodes, "edges": edges, "sources": corpus.sources()}
 
 
-def render_html(corpus: CorpusMap, min_weight: float = 0.0, title: str = "Corpus causal map") -> str:
-    """The page as a string (the JSON is escaped so no sentence can close the script element)."""
-    data = json.dumps(page_data(corpus), ensure_ascii=False).replace("</", "<\\/")
+def render_html(corpus: CorpusMap, min_weight: float = 0.0, title: str = "Corpus causal map",
+                assets: str | None = None) -> str:
+    """The page as a string.
+
+    Args:
+        corpus: the corpus map.
+        min_weight: the initial position of the minimum-|weight| slider.
+        title: the page title.
+        assets: None inlines :data:`SCRIPT` and :data:`STYLE`; a URL prefix links ``{assets}/fcm.js`` and
+            ``{assets}/fcm.css`` instead (for a page served under a Content-Security-Policy).
+    """
+    # "<" escaped as \u003c: no sentence can close the data block or open a comment inside it
+    data = json.dumps(page_data(corpus), ensure_ascii=False).replace("<", "\\u003c")
     m = corpus.meta
     summary = (f"{len(corpus.concepts)} concepts, {len(corpus.edges)} edges from "
                f"{m.get('sentences', '?')} sentences ({m.get('conflicting_edges', 0)} edges with conflicting signs)")
-    return _PAGE.format(title=html.escape(title), summary=html.escape(summary), min_weight=min_weight, size=SIZE,
-                        data=data, script=_SCRIPT)
+    if assets is None:
+        style, script = f"<style>{STYLE}</style>", f"<script>{SCRIPT}</script>"
+    else:
+        base = html.escape(assets.rstrip("/"))
+        style = f'<link rel="stylesheet" href="{base}/fcm.css">'
+        script = f'<script src="{base}/fcm.js"></script>'
+    return _PAGE.format(title=html.escape(title), summary=html.escape(summary), min_weight=float(min_weight),
+                        size=SIZE, data=data, style=style, script=script)
 
 
 def write_html(corpus: CorpusMap, path: str | os.PathLike, min_weight: float = 0.0) -> Path:
+    """The self-contained page (script and style inline) at ``path``."""
     with atomic_write(path) as handle:
         handle.write(render_html(corpus, min_weight))
     return Path(path)

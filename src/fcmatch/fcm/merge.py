@@ -20,6 +20,7 @@ shortest, then alphabetical).
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ import numpy as np
 
 from fcmatch.data.causal_map import normalize_concept
 from fcmatch.data.formats import FormatError, atomic_write
+from fcmatch.fcm.corpus import CorpusMap
 
 LINKAGES = ("average", "complete", "single")
 FORM_SEPARATOR = " | "
@@ -151,17 +153,24 @@ def cluster_forms(
     return out
 
 
-def write_merge_table(clusters: Sequence[Cluster], path: str | os.PathLike) -> Path:
-    """Write the editable merge table: one row per cluster, surface forms joined by `` | ``.
+def merge_table_text(clusters: Sequence[Cluster]) -> str:
+    """The editable merge table as CSV text: one row per cluster, surface forms joined by `` | ``.
 
     Editing it: rename = change ``canonical_name``; merge = give rows the same ``cluster_id``; split =
     move forms to a new row with a new ``cluster_id``. ``count`` is informative and ignored on reading.
     """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(TABLE_COLUMNS)
+    for c in clusters:
+        writer.writerow([c.id, c.name, FORM_SEPARATOR.join(c.forms), sum(c.forms.values())])
+    return buffer.getvalue()
+
+
+def write_merge_table(clusters: Sequence[Cluster], path: str | os.PathLike) -> Path:
+    """Write :func:`merge_table_text` to ``path`` (atomically); returns the path."""
     with atomic_write(path) as handle:
-        writer = csv.writer(handle)
-        writer.writerow(TABLE_COLUMNS)
-        for c in clusters:
-            writer.writerow([c.id, c.name, FORM_SEPARATOR.join(c.forms), sum(c.forms.values())])
+        handle.write(merge_table_text(clusters))
     return Path(path)
 
 
@@ -201,3 +210,8 @@ def read_merge_table(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
                                       f"(line {seen[key]}); a form belongs to one cluster")
                 out[key], seen[key] = (cid, ""), reader.line_num
     return {key: (cid, names.get(cid) or "") for key, (cid, _) in out.items()}
+
+
+def corpus_clusters(corpus: CorpusMap) -> list[Cluster]:
+    """A built corpus map's concepts as clusters (what ``fcm review`` writes into the merge table)."""
+    return [Cluster(c.id, c.name, dict(c.forms)) for c in corpus.concepts.values()]

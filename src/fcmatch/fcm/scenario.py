@@ -10,7 +10,7 @@ from pathlib import Path
 from fcmatch.fcm.config import ReviewConfig, ScenarioConfig
 from fcmatch.fcm.corpus import load_corpus
 from fcmatch.fcm.inference import Scenario, what_if
-from fcmatch.fcm.merge import Cluster, write_merge_table
+from fcmatch.fcm.merge import corpus_clusters, write_merge_table
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def run_scenario(config: ScenarioConfig) -> Scenario:
 def run_review(config: ReviewConfig) -> Path:
     """Write the merge table of a corpus map (``fcmatch fcm review``); returns its path."""
     corpus = load_corpus(config.corpus)
-    clusters = [Cluster(c.id, c.name, c.forms) for c in corpus.concepts.values()]
+    clusters = corpus_clusters(corpus)
     path = write_merge_table(clusters, config.table)
     log.info("%d concept clusters -> %s; edit it (rename, merge by sharing a cluster_id, split into new rows) "
              "and rebuild with fcm build --merges %s", len(clusters), path, path)
