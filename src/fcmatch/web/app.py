@@ -107,10 +107,11 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    from fcmatch.web import routes_admin, routes_judge
+    from fcmatch.web import fcm, routes_admin, routes_judge
 
     app.include_router(routes_judge.router)
     app.include_router(routes_admin.router)
+    app.include_router(fcm.router)  # corpus-map review pages, /admin/fcm
     if annotate_router is not None:
         app.include_router(annotate_router)
 
