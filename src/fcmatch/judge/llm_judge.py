@@ -10,13 +10,20 @@ consensus (and paper) score is its mean ``P`` over the pairs it was asked about 
 
 One forward pass per ordered pair: 900 for ../shared/data/match (all 45 pairs of 10 sentences, ~205k
 tokens), so the entry is optional and ``max_pairs`` caps the pairs asked per sentence (a seeded sample;
-verdicts on pairs not asked are then left out of its figures).
+verdicts on pairs not asked are then left out of its figures). With ``cache`` set, every answer is
+appended to that JSONL file as soon as its batch is done (one ``{"key", "p_first"}`` line per prompt,
+keyed by the model, the prompt version and the prompt text), so an interrupted run resumes and a
+rerun asks the model nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -84,6 +91,7 @@ class ModelJudge:
         batch_size: prompts per forward pass.
         description: one line for the docs and the report table.
         optional: left out of a run unless named.
+        cache: JSONL file of answers already computed (read, then appended to); None = no cache.
     """
 
     name: str = "llm_judge"
@@ -93,6 +101,7 @@ class ModelJudge:
     batch_size: int = 4
     description: str = "SmolLM2-135M asked which map fits the sentence better, both orders averaged"
     optional: bool = True
+    cache: str | None = None
 
     def params(self) -> dict[str, Any]:
         return {"model": self.model, "max_pairs": self.max_pairs, "max_edges": self.max_edges,
@@ -101,8 +110,8 @@ class ModelJudge:
     def family(self, data: JudgementData, sentences: dict[str, Sentence],
                params: dict[str, Any] | None = None) -> JudgeFamily:
         """The judge's preferences on one study (computed here); ``params`` may override model and caps."""
-        judge = self if params is None else ModelJudge(self.name, params["model"], params["max_pairs"],
-                                                      params["max_edges"], self.batch_size)
+        judge = self if params is None else replace(self, model=params["model"], max_pairs=params["max_pairs"],
+                                                    max_edges=params["max_edges"])
         return JudgeFamily(judge, data, sentences)
 
 
@@ -114,16 +123,82 @@ def _asked(sentence: Sentence, max_pairs: int | None, rng: np.random.Generator) 
     return pairs
 
 
+def cache_key(model: str, text: str) -> str:
+    """The cache key of one prompt: model name, prompt version and prompt text, hashed."""
+    return hashlib.sha256(f"{model}\0{PROMPT_VERSION}\0{text}".encode()).hexdigest()
+
+
+def read_cache(path: str | os.PathLike) -> dict[str, float]:
+    """Answers in a cache file (empty if it does not exist); a torn last line is skipped.
+
+    Raises:
+        ValueError: a line before the last that is not ``{"key": ..., "p_first": ...}`` (names file and line).
+    """
+    path = Path(path)
+    if not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+            out[str(row["key"])] = float(row["p_first"])
+        except (ValueError, KeyError, TypeError) as err:
+            if number == len(lines):  # a run killed mid-write: that answer is asked again
+                break
+            raise ValueError(f"{path}:{number}: not a model-judge cache line ({err})") from err
+    return out
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut a last line left without its newline (a killed run) so that appended lines stay whole."""
+    if not path.exists():
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if data and not data.endswith(b"\n"):
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+def cached_answers(judge: ModelJudge, prompts: list[str]) -> np.ndarray:
+    """p(A) for each prompt, from ``judge.cache`` where present (new answers appended batch by batch).
+
+    The model is loaded only if some prompt is not in the cache.
+    """
+    from tqdm import tqdm
+
+    from fcmatch.models import load
+
+    if judge.cache is None:
+        model, tokenizer = load(judge.model)
+        return first_preferred(model, tokenizer, prompts, judge.batch_size)
+    path = Path(judge.cache)
+    known = read_cache(path)
+    keys = [cache_key(judge.model, p) for p in prompts]
+    todo = sorted({k: n for n, k in enumerate(keys) if k not in known}.values())
+    if todo:
+        model, tokenizer = load(judge.model)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_torn_tail(path)
+        with path.open("a", encoding="utf-8") as out, tqdm(total=len(todo), desc="model judge", unit="prompt") as bar:
+            for start in range(0, len(todo), judge.batch_size):
+                batch = todo[start:start + judge.batch_size]
+                answers = first_preferred(model, tokenizer, [prompts[n] for n in batch], judge.batch_size)
+                for n, p in zip(batch, answers, strict=True):
+                    known[keys[n]] = float(p)
+                    out.write(json.dumps({"key": keys[n], "p_first": float(p)}) + "\n")
+                out.flush()
+                bar.update(len(batch))
+    return np.array([known[k] for k in keys], dtype=np.float64)
+
+
 class JudgeFamily:
     """The model judge on one study: ``P`` per sentence, computed once; nothing to fit."""
 
     def __init__(self, judge: ModelJudge, data: JudgementData, sentences: dict[str, Sentence]) -> None:
-        from fcmatch.models import load
-
         self.name = judge.name
         self.judge = judge
         self.sentences = sentences
-        model, tokenizer = load(judge.model)
         rng = np.random.default_rng(0)
         jobs: list[tuple[str, int, int]] = []
         prompts: list[str] = []
@@ -133,7 +208,7 @@ class JudgeFamily:
                 for first, second in ((i, j), (j, i)):
                     jobs.append((sid, first, second))
                     prompts.append(prompt(data.sentences[sid], maps[first], maps[second], judge.max_edges))
-        p_first = first_preferred(model, tokenizer, prompts, judge.batch_size) if prompts else np.zeros(0)
+        p_first = cached_answers(judge, prompts) if prompts else np.zeros(0)
         self.position_bias = float(p_first.mean()) if len(p_first) else None
         answers = {(sid, f, t): p for (sid, f, t), p in zip(jobs, p_first, strict=True)}
         self.pref: dict[str, np.ndarray] = {}
