@@ -63,7 +63,7 @@ def test_open_sessions_creates_every_component(tmp_path: Path, any_db_url: str):
 
 # what the first released schema lacked: (table, column) added by version 2 of each component
 ADDED_IN_V2 = [("study_sentence", "source_id"), ("study", "notes_json"), ("study_judge", "revoked"),
-               ("annotate_annotator", "revoked")]
+               ("annotate_annotator", "revoked"), ("study_verdict", "flagged")]  # flagged: judge v3
 
 
 def _downgrade_to_v1(engine) -> None:
@@ -76,20 +76,27 @@ def _downgrade_to_v1(engine) -> None:
         conn.exec_driver_sql("DELETE FROM schema_version WHERE component = 'app'")
 
 
-def test_an_older_database_opens_with_this_fcmatch(any_db_url: str):
-    from sqlalchemy import inspect
-
+def _study_with_one_verdict(url: str, verdict: str, comment: str = ""):
+    """A study of 3 sentences with one judge ("ann") and one verdict; returns the engine and ann's token."""
     from fcmatch.study.assignment import current_assignment, record_verdict
-    from fcmatch.study.create import StudyConfig, create_study, invite_judge, judge_by_token
-    from fcmatch.study.export import export_records, study_judgements
+    from fcmatch.study.create import StudyConfig, create_study, invite_judge
     from loadtest import synthetic_maps
 
-    sessions = open_sessions(any_db_url)
-    engine = sessions.kw["bind"]
+    sessions = open_sessions(url)
     with sessions.begin() as session:
         study = create_study(session, synthetic_maps(3, 3), StudyConfig("old", per_judge=3))
         judge, token = invite_judge(session, study, "ann")
-        record_verdict(session, judge, current_assignment(session, judge).id, "A")
+        record_verdict(session, judge, current_assignment(session, judge).id, verdict, comment)
+    return sessions.kw["bind"], token
+
+
+def test_an_older_database_opens_with_this_fcmatch(any_db_url: str):
+    from sqlalchemy import inspect
+
+    from fcmatch.study.create import judge_by_token
+    from fcmatch.study.export import export_records, study_judgements
+
+    engine, token = _study_with_one_verdict(any_db_url, "A")
     _downgrade_to_v1(engine)
     assert "source_id" not in {c["name"] for c in inspect(engine).get_columns("study_sentence")}
     engine.dispose()
@@ -97,7 +104,7 @@ def test_an_older_database_opens_with_this_fcmatch(any_db_url: str):
     sessions = open_sessions(any_db_url)  # runs the pending upgrades
     engine = sessions.kw["bind"]
     try:
-        assert schema_versions(engine) == {"annotate": 2, "app": 1, "judge": 2}
+        assert schema_versions(engine) == {"annotate": 2, "app": 1, "judge": 3}
         with sessions.begin() as session:
             judge = judge_by_token(session, token)  # the link still works: not revoked
             assert judge is not None and judge.revoked is False
@@ -109,6 +116,35 @@ def test_an_older_database_opens_with_this_fcmatch(any_db_url: str):
             conn.exec_driver_sql("UPDATE schema_version SET version = 99 WHERE component = 'judge'")
         with pytest.raises(RuntimeError, match="newer than this fcmatch"):
             init_db(engine)
+    finally:
+        engine.dispose()
+
+
+def test_a_database_from_before_the_flag_opens_and_keeps_its_verdicts(any_db_url: str):
+    from sqlalchemy import inspect
+
+    from fcmatch.study.assignment import current_assignment, progress, record_verdict
+    from fcmatch.study.create import judge_by_token
+    from fcmatch.study.export import export_records
+
+    engine, token = _study_with_one_verdict(any_db_url, "B", "kept")
+    with engine.begin() as conn:  # judge schema v2: verdicts had no flag column
+        conn.exec_driver_sql("ALTER TABLE study_verdict DROP COLUMN flagged")
+        conn.exec_driver_sql("UPDATE schema_version SET version = 2 WHERE component = 'judge'")
+    engine.dispose()
+
+    sessions = open_sessions(any_db_url)
+    engine = sessions.kw["bind"]
+    try:
+        assert schema_versions(engine)["judge"] == 3
+        assert "flagged" in {c["name"] for c in inspect(engine).get_columns("study_verdict")}
+        with sessions.begin() as session:
+            judge = judge_by_token(session, token)
+            (record,) = export_records(session, judge.study)
+            assert (record["verdict"], record["flagged"], record["comment"]) == ("B", False, "kept")
+            second = current_assignment(session, judge)
+            assert record_verdict(session, judge, second.id, "skip", flagged=True).flagged is True
+            assert progress(session, judge).done == 2
     finally:
         engine.dispose()
 

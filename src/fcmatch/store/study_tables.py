@@ -17,7 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from fcmatch.data.causal_map import CausalMap
 from fcmatch.store.schema import Base, Invitee, Migration, StoredMap, add_column, register_migrations, steps, utcnow
 
-VERDICTS = ("A", "B", "tie")
+# what a judge can answer: a side, a tie, "both bad" (neither map is acceptable) or "skip" (cannot or
+# will not judge this pair); how each reaches the analyses is fcmatch.study.export.analysed_verdict
+VERDICTS = ("A", "B", "tie", "both_bad", "skip")
 KINDS = ("new", "common", "repeat")
 
 
@@ -129,6 +131,8 @@ class Verdict(Base):
     )
     verdict: Mapped[str] = mapped_column(String(8))
     comment: Mapped[str] = mapped_column(Text, default="")
+    # the judge flagged the pair for the researcher (a broken sentence, a garbled map), whatever the verdict
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     assignment: Mapped[Assignment] = relationship(back_populates="verdict")
@@ -145,4 +149,6 @@ register_migrations("judge", [
         add_column("study", "notes_json", "TEXT NOT NULL DEFAULT '[]'"),
         add_column("study_judge", "revoked", "BOOLEAN NOT NULL DEFAULT FALSE"),
     )),
+    # the new verdicts "both_bad" and "skip" fit the existing VARCHAR(8); only the flag needs a column
+    Migration(3, "flagged verdicts", add_column("study_verdict", "flagged", "BOOLEAN NOT NULL DEFAULT FALSE")),
 ])

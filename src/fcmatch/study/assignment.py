@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from fcmatch.judge.judgements import Comparison
 from fcmatch.judge.pairing import PAIRING
 from fcmatch.store.study_tables import VERDICTS, Assignment, Item, Judge, Sentence, Verdict
+from fcmatch.study.verdicts import analysed_verdict
 
 MAX_COMMENT = 2000  # characters kept of a judge's comment
 
@@ -82,17 +83,21 @@ class _Slot:
     item_a_id: int
     item_b_id: int
     kind: str
-    answered: bool
+    verdict: str | None
+
+    @property
+    def answered(self) -> bool:
+        return self.verdict is not None
 
 
 def _judge_pairs(session: Session, judge: Judge) -> list[_Slot]:
     rows = session.execute(
-        select(Assignment.id, Assignment.item_a_id, Assignment.item_b_id, Assignment.kind, Verdict.id)
+        select(Assignment.id, Assignment.item_a_id, Assignment.item_b_id, Assignment.kind, Verdict.verdict)
         .outerjoin(Verdict, Verdict.assignment_id == Assignment.id)
         .where(Assignment.judge_id == judge.id)
         .order_by(Assignment.position)
     ).all()
-    return [_Slot(a, ia, ib, kind, v is not None) for a, ia, ib, kind, v in rows]
+    return [_Slot(a, ia, ib, kind, v) for a, ia, ib, kind, v in rows]
 
 
 def _sentence_comparisons(session: Session, sentence_id: int) -> list[Comparison]:
@@ -102,7 +107,8 @@ def _sentence_comparisons(session: Session, sentence_id: int) -> list[Comparison
         .join(Item, Item.id == Assignment.item_a_id)
         .where(Item.sentence_id == sentence_id)
     ).all()
-    return [Comparison(str(j), str(a), str(b), v) for a, b, v, j in rows]
+    # "both bad" counts as a tie, a skip as no verdict (fcmatch.study.verdicts)
+    return [Comparison(str(j), str(a), str(b), analysed_verdict(v)) for a, b, v, j in rows if analysed_verdict(v)]
 
 
 def _new_pair(session: Session, judge: Judge, mine: list[_Slot], rng: np.random.Generator) -> tuple[int, int] | None:
@@ -193,7 +199,9 @@ def _current(session: Session, judge: Judge, mine: list[_Slot]) -> Assignment | 
             pair = (pair[1], pair[0])
     elif kind == "repeat":
         repeated = {frozenset((a.item_a_id, a.item_b_id)) for a in mine if a.kind == "repeat"}
-        pool = [a for a in mine if a.kind != "repeat" and frozenset((a.item_a_id, a.item_b_id)) not in repeated]
+        # a skipped pair is not repeated: there is no verdict to be consistent with
+        pool = [a for a in mine if a.kind != "repeat" and a.verdict != "skip"
+                and frozenset((a.item_a_id, a.item_b_id)) not in repeated]
         if pool:
             first = pool[int(rng.integers(len(pool)))]
             pair = (first.item_b_id, first.item_a_id)  # sides swapped: a left/right habit shows up as disagreement
@@ -231,15 +239,18 @@ def undo_last_verdict(session: Session, judge: Judge) -> Assignment | None:
     return assignment
 
 
-def record_verdict(session: Session, judge: Judge, assignment_id: int, verdict: str, comment: str = "") -> Verdict:
+def record_verdict(
+    session: Session, judge: Judge, assignment_id: int, verdict: str, comment: str = "", flagged: bool = False
+) -> Verdict:
     """Store a verdict for one of the judge's assignments; resubmitting the same verdict is a no-op.
 
     Args:
         session: a session inside a transaction (the caller commits before answering the request).
         judge: the judge submitting.
         assignment_id: which of their assignments.
-        verdict: ``A``, ``B`` or ``tie``.
+        verdict: ``A``, ``B``, ``tie``, ``both_bad`` or ``skip`` (:mod:`fcmatch.study.verdicts`).
         comment: optional free text (cut to 2,000 characters).
+        flagged: the judge flags the pair for the researcher.
 
     Returns:
         The stored verdict (the earlier one for a duplicate submission).
@@ -257,11 +268,12 @@ def record_verdict(session: Session, judge: Judge, assignment_id: int, verdict: 
         if assignment.verdict.verdict != verdict:
             raise AlreadyAnswered(assignment_id, assignment.verdict.verdict)
         return assignment.verdict
-    stored = Verdict(assignment_id=assignment.id, verdict=verdict, comment=(comment or "").strip()[:MAX_COMMENT])
+    stored = Verdict(assignment_id=assignment.id, verdict=verdict, comment=(comment or "").strip()[:MAX_COMMENT],
+                     flagged=bool(flagged))
     try:
         with session.begin_nested():
             session.add(stored)
     except IntegrityError:  # the same form posted twice at once: the unique assignment_id kept one
         session.expire(assignment)
-        return record_verdict(session, judge, assignment_id, verdict, comment)
+        return record_verdict(session, judge, assignment_id, verdict, comment, flagged)
     return stored

@@ -6,10 +6,13 @@ downloads, and the counts that study listings show.
 Exports, chosen by the output's name (:func:`export_study`):
 
 - ``.jsonl``: fcmatch comparison JSONL (:func:`fcmatch.judge.judgements.read_comparisons`), plus
-  ``kind`` (new/common/repeat) and ``comment`` per verdict;
-- ``.csv``: the same rows for a spreadsheet, cells that a spreadsheet would run as a formula defused;
+  ``kind`` (new/common/repeat), ``choice`` (the judge's own answer), ``flagged`` and ``comment`` per
+  verdict; skipped pairs are left out and "both bad" is a ``tie`` (:mod:`fcmatch.study.verdicts`);
+- ``.csv``: the same rows for a spreadsheet, plus the skipped pairs (empty ``verdict``, ``choice``
+  ``skip``), cells that a spreadsheet would run as a formula defused;
 - a folder (no extension): the MATCH layout, ``annotations/<labeler>.json``, ``judgements/<judge>.json``
-  (every verdict) and ``reliability/<judge>.json`` (the common pairs), readable by
+  (every analysed verdict, "both bad" written as MATCH's ``Tie``) and ``reliability/<judge>.json``
+  (the common pairs), readable by
   ``fcmatch align --data`` and ``fcmatch judge report`` exactly as :func:`study_judgements` reads the
   database.
 
@@ -26,6 +29,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 from typing import Any
@@ -40,8 +44,9 @@ from fcmatch.judge.judgements import Item as JudgedItem
 from fcmatch.store import open_sessions
 from fcmatch.store.csv_cells import safe_row
 from fcmatch.store.study_tables import Assignment, Item, Judge, Study, Verdict
+from fcmatch.study.verdicts import analysed_verdict
 
-CSV_COLUMNS = ("judge", "a", "b", "verdict", "time", "kind", "comment")
+CSV_COLUMNS = ("judge", "a", "b", "verdict", "time", "kind", "choice", "flagged", "comment")
 MATCH_FOLDERS = ("annotations", "judgements", "reliability")
 
 
@@ -50,8 +55,26 @@ def item_key(item: Item) -> str:
     return item_id(item.sentence.key, item.labeler)
 
 
-def study_comparisons(session: Session, study: Study) -> list[tuple[Comparison, Assignment, Verdict]]:
-    """Every verdict of a study as a :class:`Comparison` (a = left item), oldest first."""
+@dataclass(frozen=True)
+class VerdictRow:
+    """One stored verdict as given (skips and "both bad" included): what exports and the results page list."""
+
+    judge: str
+    a: str
+    b: str
+    choice: str  # the judge's own answer, one of fcmatch.store.study_tables.VERDICTS
+    time: str
+    assignment: Assignment
+    verdict: Verdict
+
+    def comparison(self) -> Comparison | None:
+        """The verdict as the analyses see it (fcmatch.study.verdicts), None for a skip."""
+        verdict = analysed_verdict(self.choice)
+        return None if verdict is None else Comparison(self.judge, self.a, self.b, verdict, self.time)
+
+
+def study_verdicts(session: Session, study: Study) -> list[VerdictRow]:
+    """Every verdict of a study as given (a = left item), oldest first."""
     rows = session.execute(
         select(Assignment, Verdict, Judge)
         .join(Verdict, Verdict.assignment_id == Assignment.id)
@@ -64,8 +87,21 @@ def study_comparisons(session: Session, study: Study) -> list[tuple[Comparison, 
         # SQLite hands back naive datetimes, PostgreSQL aware ones in the session's zone; all are UTC instants
         created = verdict.created.astimezone(timezone.utc) if verdict.created.tzinfo else verdict.created
         time = created.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
-        comp = Comparison(judge.name, item_key(assignment.item_a), item_key(assignment.item_b), verdict.verdict, time)
-        out.append((comp, assignment, verdict))
+        out.append(VerdictRow(judge.name, item_key(assignment.item_a), item_key(assignment.item_b), verdict.verdict,
+                              time, assignment, verdict))
+    return out
+
+
+def study_comparisons(session: Session, study: Study) -> list[tuple[Comparison, Assignment, Verdict]]:
+    """Every analysed verdict of a study as a :class:`Comparison` (a = left item), oldest first.
+
+    Skips are left out and "both bad" is a tie (:mod:`fcmatch.study.verdicts`).
+    """
+    out = []
+    for row in study_verdicts(session, study):
+        comp = row.comparison()
+        if comp is not None:
+            out.append((comp, row.assignment, row.verdict))
     return out
 
 
@@ -138,12 +174,24 @@ def load_study(db_url: str, study_id: int) -> JudgementData:
     return data
 
 
-def export_records(session: Session, study: Study) -> list[dict[str, Any]]:
-    """Verdicts in fcmatch's comparison JSONL format, plus ``kind`` (new/common/repeat) and ``comment``."""
-    return [
-        {**comp.to_dict(), "kind": assignment.kind, "comment": verdict.comment}
-        for comp, assignment, verdict in study_comparisons(session, study)
-    ]
+def export_records(session: Session, study: Study, skipped: bool = False) -> list[dict[str, Any]]:
+    """Verdicts in fcmatch's comparison JSONL format, plus ``kind`` (new/common/repeat), ``choice`` (the
+    judge's own answer: ``both_bad`` where ``verdict`` says ``tie``), ``flagged`` and ``comment``.
+
+    Args:
+        skipped: also the skipped pairs, with ``verdict`` None (for the CSV; comparison JSONL readers
+            refuse a line without a verdict, so the JSONL leaves skips out).
+    """
+    out = []
+    for row in study_verdicts(session, study):
+        comp = row.comparison()
+        if comp is None and not skipped:
+            continue
+        record = comp.to_dict() if comp else {"judge": row.judge, "a": row.a, "b": row.b, "verdict": None,
+                                              "time": row.time}
+        out.append({**record, "kind": row.assignment.kind, "choice": row.choice, "flagged": row.verdict.flagged,
+                    "comment": row.verdict.comment})
+    return out
 
 
 def records_jsonl(records: list[dict[str, Any]]) -> str:
@@ -243,7 +291,7 @@ def export_study(session: Session, study: Study, path: str | os.PathLike) -> int
     fmt = export_format(path)
     if fmt == "match":
         return write_match_folder(session, study, path)
-    records = export_records(session, study)
+    records = export_records(session, study, skipped=fmt == "csv")
     with atomic_write(path) as handle:
         handle.write(records_jsonl(records) if fmt == "jsonl" else records_csv(records))
     return len(records)

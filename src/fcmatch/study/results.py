@@ -21,8 +21,9 @@ from fcmatch.judge.judgements import Comparison, JudgementData, item_id, sentenc
 from fcmatch.judge.measures import MEASURES
 from fcmatch.judge.reliability import agreement, fit_per_sentence, repeat_consistency, split_half, ssr
 from fcmatch.store.study_tables import Study
-from fcmatch.study.export import study_comparisons, study_judgements
+from fcmatch.study.export import VerdictRow, study_judgements, study_verdicts
 from fcmatch.study.judges import judge_rows, win_rates
+from fcmatch.study.verdicts import LABELS
 
 Z95 = 1.96  # 95% Wald intervals: score +- 1.96 SE
 # measures shown live: cheap ones (no MiniLM load in a web request), each at its matcher's default
@@ -115,15 +116,16 @@ def _split_half_row(comps: list[Comparison], judged: list[str], n_judges: int) -
             "note": f"{basis}; halves correlate at r = {_fmt(r)}"}
 
 
-def comment_rows(rows: list[tuple[Comparison, Any, Any]]) -> list[dict[str, str]]:
-    """Every verdict that came with a comment, oldest first: judge, sentence, the two labelers, verdict."""
+def comment_rows(rows: list[VerdictRow]) -> list[dict[str, Any]]:
+    """Every verdict that came with a comment or a flag (skips included), oldest first: judge, sentence,
+    the two labelers, the judge's answer (the winning labeler, tie, both bad or skipped), flag, comment."""
     out = []
-    for comp, _, verdict in rows:
-        if verdict.comment:
-            a, b = comp.a.rsplit("/", 1)[1], comp.b.rsplit("/", 1)[1]
-            chosen = {"A": a, "B": b, "tie": "tie"}[comp.verdict]
-            out.append({"judge": comp.judge, "sentence": sentence_of(comp.a), "a": a, "b": b, "verdict": chosen,
-                        "comment": verdict.comment})
+    for row in rows:
+        if row.verdict.comment or row.verdict.flagged:
+            a, b = row.a.rsplit("/", 1)[1], row.b.rsplit("/", 1)[1]
+            chosen = {"A": a, "B": b}.get(row.choice, LABELS[row.choice].lower())
+            out.append({"judge": row.judge, "sentence": sentence_of(row.a), "a": a, "b": b, "verdict": chosen,
+                        "flagged": row.verdict.flagged, "comment": row.verdict.comment})
     return out
 
 
@@ -150,15 +152,20 @@ def study_results(session: Session, study: Study) -> dict[str, Any]:
     """Everything the results page shows.
 
     Returns:
-        ``{"n_verdicts", "n_ties", "judges", "sentences": sentence_scores(...), "reliability": {...},
-        "alignment": [...], "comments": comment_rows(...), "judge_rows": ..., "win_rates": ...}``
-        (:mod:`fcmatch.study.judges`).
+        ``{"n_verdicts", "n_ties", "n_both_bad", "n_skipped", "n_flagged", "judges", "sentences":
+        sentence_scores(...), "reliability": {...}, "alignment": [...], "comments": comment_rows(...),
+        "judge_rows": ..., "win_rates": ...}`` (:mod:`fcmatch.study.judges`). ``n_verdicts`` and every
+        figure count analysed verdicts only: skips left out, "both bad" as a tie (``n_ties`` includes
+        ``n_both_bad``; :mod:`fcmatch.study.verdicts`).
     """
-    rows = study_comparisons(session, study)
-    comparisons = [c for c, _, _ in rows]
+    rows = study_verdicts(session, study)
+    comparisons = [c for c in (row.comparison() for row in rows) if c is not None]
     data = study_judgements(session, study)
     return {
         "comments": comment_rows(rows),
+        "n_both_bad": sum(row.choice == "both_bad" for row in rows),
+        "n_skipped": sum(row.choice == "skip" for row in rows),
+        "n_flagged": sum(row.verdict.flagged for row in rows),
         "judge_rows": judge_rows(comparisons),
         "win_rates": win_rates(comparisons),
         "reliability": reliability_rows(data),

@@ -234,7 +234,7 @@ def export_route(request: Request, study_id: DbId):
 @admin.get("/studies/{study_id}/export.csv")
 def export_csv_route(request: Request, study_id: DbId):
     with request.app.state.sessions() as session:
-        records = export_records(session, _study(session, study_id))
+        records = export_records(session, _study(session, study_id), skipped=True)
     return _download(records_csv(records), "text/csv; charset=utf-8", f"study-{study_id}-comparisons.csv")
 
 

@@ -1,4 +1,5 @@
-"""The judge side: ``/j/<token>`` shows the next pair, ``POST /j/<token>/verdict`` stores a verdict,
+"""The judge side: ``/j/<token>`` shows the next pair, ``POST /j/<token>/verdict`` stores a verdict
+(``A``, ``B``, ``tie``, ``both_bad`` or ``skip``, optionally ``flag``ged: :mod:`fcmatch.study.verdicts`),
 ``POST /j/<token>/undo`` takes the last one back.
 
 A judge link is a capability: it opens that judge's own assignments and nothing else (no study listing,
@@ -18,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fcmatch.store.study_tables import Assignment, Item
 from fcmatch.study.assignment import AlreadyAnswered, NotAssigned, next_pair, record_verdict, undo_last_verdict
 from fcmatch.study.create import judge_by_token
+from fcmatch.study.verdicts import LABELS as VERDICT_LABELS
 from fcmatch.web.admin import MAX_DB_ID
 from fcmatch.web.pages import render
 from fcmatch.web.security import check_csrf, csrf_token
@@ -25,7 +27,6 @@ from fcmatch.web.svg import draw_map
 from fcmatch.web.transaction import transaction
 
 router = APIRouter()
-VERDICT_LABELS = {"A": "A better", "B": "B better", "tie": "Tie"}
 
 
 def _session_key(token: str) -> str:
@@ -106,6 +107,7 @@ def submit_verdict(
     assignment: Annotated[int, Form(ge=0, le=MAX_DB_ID)],
     verdict: str = Form(...),
     comment: str = Form(""),
+    flag: str = Form(""),
     csrf: str = Form(""),
 ):
     check_csrf(request, _session_key(token), csrf)
@@ -113,7 +115,8 @@ def submit_verdict(
     with transaction(request) as session:
         judge = _judge(session, token)
         try:
-            stored = record_verdict(session, judge, assignment, verdict, comment)
+            # any value of the checkbox (browsers send "on") flags; absent or empty does not
+            stored = record_verdict(session, judge, assignment, verdict, comment, flagged=bool(flag))
         except NotAssigned as err:
             if json_client:
                 raise HTTPException(status_code=403, detail=str(err)) from None
@@ -131,7 +134,7 @@ def submit_verdict(
             )
         except ValueError as err:
             raise HTTPException(status_code=422, detail=str(err)) from None
-        result = {"assignment": assignment, "verdict": stored.verdict, "id": stored.id}
+        result = {"assignment": assignment, "verdict": stored.verdict, "flagged": stored.flagged, "id": stored.id}
         # the next pair is made in the same transaction: one commit (one fsync) per verdict, not two;
         # its content is left to GET /next (loading and parsing both maps is most of a request's CPU)
         result["next"] = _pair_json(request, token, session, judge, content=False)

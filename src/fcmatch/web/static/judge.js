@@ -1,8 +1,10 @@
-// Keyboard shortcuts for the judge page: a/1 = A better, t/2 = tie, b/3 = B better.
+// Keyboard shortcuts for the judge page: a/1 = A better, t/2 = tie, b/3 = B better, n/4 = both bad,
+// s/5 = skip, f = tick or untick the flag.
 // The form works without this file; it only clicks the matching button.
 (function () {
   "use strict";
-  var keys = { a: "btn-a", "1": "btn-a", t: "btn-tie", "2": "btn-tie", b: "btn-b", "3": "btn-b" };
+  var keys = { a: "btn-a", "1": "btn-a", t: "btn-tie", "2": "btn-tie", b: "btn-b", "3": "btn-b",
+               n: "btn-both-bad", "4": "btn-both-bad", s: "btn-skip", "5": "btn-skip", f: "flag" };
   var form = document.getElementById("verdict-form");
   if (!form) { return; }
   var sent = false;
@@ -19,6 +21,7 @@
     if (!id) { return; }
     event.preventDefault();
     var button = document.getElementById(id);
+    if (id === "flag") { button.checked = !button.checked; return; }
     button.classList.add("pressed");
     button.click();
   });
