@@ -119,36 +119,65 @@ def top_concepts(corpus: CorpusMap, max_nodes: int, min_weight: float = 0.0) -> 
     return nodes, [e for e in kept if e.cause in nodes and e.effect in nodes]
 
 
+def layout(corpus: CorpusMap, nodes: set[str], edges: list[CorpusEdge]) -> dict[str, tuple[float, float]]:
+    """Kamada-Kawai positions (in [-1, 1]) of ``nodes`` linked by ``edges``; stable for a given map."""
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_nodes_from(sorted(nodes))
+    g.add_edges_from((e.cause, e.effect) for e in edges)
+    if len(g) < 3:
+        return {n: (float(i), 0.0) for i, n in enumerate(g.nodes)}
+    return {n: (float(x), float(y)) for n, (x, y) in nx.kamada_kawai_layout(g).items()}
+
+
 def draw(corpus: CorpusMap, path: str | os.PathLike, max_nodes: int = 60, min_weight: float = 0.0,
-         title: str = "", ax: Any = None) -> Path | None:
+         title: str = "", ax: Any = None, nodes: set[str] | None = None,
+         pos: dict[str, tuple[float, float]] | None = None) -> Path | None:
     """A static drawing (PNG or SVG by extension): green = positive, red = negative, dashed = conflicting
-    signs, width = |weight|, node size = how often the concept occurs. With ``ax``, draws there instead."""
+    signs, width = |weight|, node size = how often the concept occurs.
+
+    Args:
+        corpus: the corpus map.
+        path: the PNG or SVG file (unused with ``ax``).
+        max_nodes: draw the best connected concepts only (:func:`top_concepts`), unless ``nodes`` is given.
+        min_weight: leave out edges with a smaller |weight|.
+        title: the title; default counts what is drawn.
+        ax: a matplotlib axis to draw on instead of a new figure (then nothing is written).
+        nodes: the concept ids to draw (concepts with no drawn edge are left out either way).
+        pos: positions by concept id; default :func:`layout`.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import networkx as nx
 
-    nodes, edges = top_concepts(corpus, max_nodes, min_weight)
+    prior = corpus.weight_prior
+    if nodes is None:
+        nodes, edges = top_concepts(corpus, max_nodes, min_weight)
+    else:
+        edges = [e for e in corpus.edges
+                 if e.cause in nodes and e.effect in nodes and abs(e.weight(prior)) >= min_weight]
+    linked = {end for e in edges for end in (e.cause, e.effect)}
     g = nx.DiGraph()
-    g.add_nodes_from(sorted(nodes))
+    g.add_nodes_from(sorted(linked))
     g.add_edges_from((e.cause, e.effect) for e in edges)
+    pos = pos if pos is not None else layout(corpus, linked, edges)
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(12, 9))
-    pos = nx.spring_layout(g, seed=0, k=1.5 / max(len(g), 1) ** 0.5) if len(g) else {}
-    sizes = [60 + 25 * corpus.concepts[n].count for n in g.nodes]
+    sizes = [40 + 300 * min(corpus.concepts[n].count, 40) ** 0.5 for n in g.nodes]
     nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color="#dbe7f3", edgecolors="#4a6d8c")
-    prior = corpus.weight_prior
     for style, pick in (("solid", lambda e: not e.conflict), ("dashed", lambda e: e.conflict)):
         chosen = [e for e in edges if pick(e)]
         nx.draw_networkx_edges(g, pos, ax=ax, edgelist=[(e.cause, e.effect) for e in chosen], style=style,
                                width=[0.5 + 3 * abs(e.weight(prior)) for e in chosen], arrowsize=10,
                                edge_color=["#2e7d32" if e.sign > 0 else "#c62828" for e in chosen],
-                               node_size=sizes)
+                               node_size=sizes, connectionstyle="arc3,rad=0.08")
     labels = {n: corpus.name(n)[:28] for n in g.nodes}
     nx.draw_networkx_labels(g, pos, labels=labels, ax=ax, font_size=7)
-    ax.set_title(title or f"{len(nodes)} of {len(corpus.concepts)} concepts, {len(edges)} edges")
+    ax.set_title(title or f"{len(g)} of {len(corpus.concepts)} concepts, {len(edges)} edges")
     ax.axis("off")
     if not own:
         return None

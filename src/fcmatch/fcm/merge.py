@@ -49,7 +49,8 @@ class Cluster:
     forms: dict[str, int]
 
 
-def _default_embedder(encoder: str | os.PathLike | None) -> Embedder:
+def default_embedder(encoder: str | os.PathLike | None) -> Embedder:
+    """MiniLM (or the encoder folder ``encoder``) through :func:`fcmatch.evaluate.encoder.embed`."""
     from fcmatch.evaluate.encoder import embed
 
     return lambda texts: embed(texts, encoder)
@@ -106,7 +107,7 @@ def cluster_forms(
         raise ValueError(f"thresholds must be in [0, 1], got {threshold} and {codebook_threshold}")
     if linkage not in LINKAGES:
         raise ValueError(f"unknown linkage {linkage!r}; choose one of {', '.join(LINKAGES)}")
-    embedder = embedder or _default_embedder(encoder)
+    embedder = embedder or default_embedder(encoder)
     fixed = fixed or {}
     by_key: dict[str, Counter] = {}
     for form, n in forms.items():

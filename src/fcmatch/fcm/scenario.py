@@ -35,12 +35,14 @@ def plot_scenario(result: Scenario, path: str | Path, top: int = 12) -> Path:
     left.set_xlabel("steady state: scenario - baseline")
     clamp = ", ".join(f"{k} = {v:g}" for k, v in result.clamp.items())
     left.set_title(f"What if {clamp}?")
-    for i in order:
-        right.plot(result.scenario.states[:, i], label=result.names[i][:32])
+    for k, i in enumerate(order[:6]):  # six lines stay readable; the bars show the rest
+        color = f"C{k}"
+        right.plot(result.scenario.states[:, i], color=color, label=result.names[i][:32])
+        right.plot(result.baseline.states[:, i], color=color, ls="--", lw=0.8)
     right.set_xlabel("step")
     right.set_ylabel("activation")
-    right.set_title(f"scenario: {result.scenario.outcome} after {len(result.scenario.states) - 1} steps "
-                    f"(baseline: {result.baseline.outcome})")
+    right.set_title(f"scenario (solid): {result.scenario.outcome} after {len(result.scenario.states) - 1} steps; "
+                    f"baseline (dashed): {result.baseline.outcome}", fontsize=10)
     right.legend(fontsize=7, loc="best")
     fig.tight_layout()
     with atomic_write(path, "wb") as handle:
