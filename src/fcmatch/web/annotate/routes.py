@@ -13,8 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
 
 from fcmatch.annotate import project as projects
 from fcmatch.annotate import results
@@ -32,8 +33,9 @@ from fcmatch.annotate.tasks import (
 )
 from fcmatch.data.formats import FormatError, read_jsonl
 from fcmatch.evaluate.matching import MATCHERS
-from fcmatch.store.annotation_tables import Project, Task
+from fcmatch.store.annotation_tables import Annotator, Project, ProjectSentence, Task
 from fcmatch.store.inputs import read_named, shown_as
+from fcmatch.store.paging import Page, paginate
 from fcmatch.web.admin import DbId, admin_csrf, admin_router, row_or_404
 from fcmatch.web.pages import render
 from fcmatch.web.security import check_admin_csrf, check_csrf, csrf_token
@@ -160,19 +162,22 @@ def _project(session, project_id: int) -> Project:
     return row_or_404(session, Project, project_id, "no such project")
 
 
-def _admin_list(request: Request, session, error: str = "", status_code: int = 200) -> HTMLResponse:
-    from sqlalchemy import select
+PageNumber = Annotated[int, Query(ge=1, le=10**9)]  # ?page= of a listing (past the end: the last page)
 
-    rows = [(p, results.project_progress(session, p)) for p in session.scalars(select(Project).order_by(Project.id))]
+
+def _admin_list(request: Request, session, error: str = "", status_code: int = 200, page: int = 1) -> HTMLResponse:
+    # progress is computed for the projects shown only
+    shown = paginate(session, select(Project).order_by(Project.id), page)
+    rows = [(p, results.project_progress(session, p)) for p in shown.rows]
     return render(
-        request, "annotate_admin.html", status_code, rows=rows, error=error, csrf=admin_csrf(request)
+        request, "annotate_admin.html", status_code, rows=rows, pager=shown, error=error, csrf=admin_csrf(request)
     )
 
 
 @admin.get("", response_class=HTMLResponse)
-def admin_home(request: Request):
+def admin_home(request: Request, page: PageNumber = 1):
     with request.app.state.sessions.begin() as session:
-        return _admin_list(request, session)
+        return _admin_list(request, session, page=page)
 
 
 async def _saved_upload(upload: UploadFile, folder: str) -> Path:
@@ -210,9 +215,31 @@ async def create(
     return RedirectResponse(f"/admin/annotate/{project_id}", status_code=303)
 
 
+def _sentence_page(session, project: Project, number: int) -> tuple[Page, dict[int, list[tuple[str, str]]]]:
+    """Page ``number`` of the project's sentences in input order, and per shown sentence its
+    ``(annotator, status)`` pairs: two queries, whatever the project's size."""
+    page = paginate(session, select(ProjectSentence).where(ProjectSentence.project_id == project.id)
+                    .order_by(ProjectSentence.position), number)
+    who: dict[int, list[tuple[str, str]]] = {s.id: [] for s in page.rows}
+    if who:
+        for sentence_id, name, status in session.execute(
+            select(Task.sentence_id, Annotator.name, Task.status).join(Annotator, Annotator.id == Task.annotator_id)
+            .where(Task.sentence_id.in_(list(who))).order_by(Annotator.id)
+        ):
+            who[sentence_id].append((name, status))
+    return page, who
+
+
+def _page_number(request: Request) -> int:
+    # the project page is also answered after a POST action: read ?page= leniently there
+    value = request.query_params.get("page", "1")
+    return min(int(value), 10**9) if value.isdigit() else 1
+
+
 def _project_page(request: Request, session, project: Project, **extra) -> HTMLResponse:
     matcher = request.query_params.get("matcher", "exact")
     matcher = matcher if matcher in MATCHERS else "exact"
+    sentences, annotated_by = _sentence_page(session, project, _page_number(request))
     models = sorted({p.model for s in project.sentences for p in s.predictions})
     return render(
         request,
@@ -225,6 +252,8 @@ def _project_page(request: Request, session, project: Project, **extra) -> HTMLR
         models=models,
         matchers=list(MATCHERS),
         matcher=matcher,
+        sentence_page=sentences,
+        annotated_by=annotated_by,
         orderings=ORDERINGS,
         csrf=admin_csrf(request),
         links=extra.pop("links", []),
@@ -234,7 +263,7 @@ def _project_page(request: Request, session, project: Project, **extra) -> HTMLR
 
 
 @admin.get("/{project_id}", response_class=HTMLResponse)
-def project_page(request: Request, project_id: DbId):
+def project_page(request: Request, project_id: DbId, page: PageNumber = 1):  # page: read by _page_number
     with request.app.state.sessions.begin() as session:
         return _project_page(request, session, _project(session, project_id))
 
