@@ -164,8 +164,12 @@ class PairsConfig:
     only those)."""
     test_fraction: float = setting(0.2, minimum=0)
     """Share of documents whose sentences go to the test split (at least one document when there are two)."""
+    split: str = setting("document", choices=("document", "sentence"))
+    """document: test sentences come from papers never seen in training. sentence: held-out sentences whose
+    every cited work is also cited by some training sentence (a new claim for a work seen in training; one
+    text never on both sides); --test-fraction is then a share of the sentences."""
     seed: int = 0
-    """Seed of the document split and of the template draw."""
+    """Seed of the split and of the template draw."""
 
     def __post_init__(self) -> None:
         check(self)

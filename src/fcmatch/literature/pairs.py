@@ -8,6 +8,8 @@ taken out (so the answer cannot be read off them), and the output lists the cite
 one a line, as ``title (year), doi:DOI`` (:func:`answer_line`). Documents, not sentences, are split between
 train and test, so no test sentence shares a paper with a training one. ``works.jsonl`` lists every work with a
 DOI the references name (DOI, title, year): the known works that evaluation checks answers against.
+With ``split: sentence`` (:func:`split_sentences`) the test sentences are instead new claims for works that
+training sentences cite too: the only split on which a tuned model can know a test answer's DOI.
 """
 
 from __future__ import annotations
@@ -84,6 +86,35 @@ def split_documents(doc_ids: list[str], test_fraction: float, seed: int) -> set[
     return set(docs[:count])
 
 
+def _dois(record: Instruction) -> list[str]:
+    return [line.rsplit("doi:", 1)[1] for line in record.output.splitlines()]
+
+
+def split_sentences(records: list[Instruction], test_fraction: float, seed: int) -> set[str]:
+    """Ids of the test records: a seeded draw of ``test_fraction`` of the records, each taken only if every
+    DOI it cites stays cited by a training record whose input differs; records with the same input go
+    together (to train unless all fit in test)."""
+    groups: dict[str, list[Instruction]] = {}
+    for r in records:
+        groups.setdefault(r.input, []).append(r)
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    cited: dict[str, int] = {}  # DOI -> training groups citing it
+    for text in order:
+        for doi in {d for r in groups[text] for d in _dois(r)}:
+            cited[doi] = cited.get(doi, 0) + 1
+    target, test = round(len(records) * test_fraction), set()
+    for text in order:
+        group = groups[text]
+        dois = {d for r in group for d in _dois(r)}
+        if len(test) + len(group) > target or any(cited[d] < 2 for d in dois):
+            continue
+        for d in dois:
+            cited[d] -= 1
+        test.update(r.id for r in group)
+    return test
+
+
 def known_works(refs: list[Reference]) -> list[dict[str, Any]]:
     """Every distinct DOI the references name, with the title and year of its first mention."""
     works: dict[str, dict[str, Any]] = {}
@@ -111,14 +142,19 @@ def build_pairs(config: PairsConfig) -> dict[str, Any]:
     references = read_references(ref_path)
     refs = {(r.doc_id, r.key): r for r in references}
     records = make_pairs(sentences, refs, config.require, config.seed)
-    test_docs = split_documents([r.id.rsplit(":", 1)[0] for r in records], config.test_fraction, config.seed)
-    train = [r for r in records if r.id.rsplit(":", 1)[0] not in test_docs]
-    test = [r for r in records if r.id.rsplit(":", 1)[0] in test_docs]
+    if config.split == "sentence":
+        test_ids = split_sentences(records, config.test_fraction, config.seed)
+        test_docs = {r.id.rsplit(":", 1)[0] for r in records if r.id in test_ids}
+    else:
+        test_docs = split_documents([r.id.rsplit(":", 1)[0] for r in records], config.test_fraction, config.seed)
+        test_ids = {r.id for r in records if r.id.rsplit(":", 1)[0] in test_docs}
+    train = [r for r in records if r.id not in test_ids]
+    test = [r for r in records if r.id in test_ids]
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_instructions(train, out / "train.json", "alpaca")
     write_instructions(test, out / "test.json", "alpaca")
     works = write_records(known_works(references), out / "works.jsonl")
     save_beside(config, out)
-    return {"train": len(train), "test": len(test), "test_documents": sorted(test_docs),
+    return {"train": len(train), "test": len(test), "split": config.split, "test_documents": sorted(test_docs),
             "skipped_sentences": len(sentences) - len(records), "known_works": works}
