@@ -52,3 +52,20 @@ def test_pairs_command_sentence_split(tmp_path: Path):
     assert all(line.rsplit("doi:", 1)[1] in dois for r in test for line in r.output.splitlines())
     assert {r.id for r in train}.isdisjoint({r.id for r in test})
     assert "split: sentence" in (pairs / "config.yaml").read_text()
+
+
+def test_summary_intervals_by_hand():
+    from fcmatch.literature.evaluate import summarise
+
+    def row(any_of, hallucinated, given):
+        return {"any_of": any_of, "all_of": any_of, **{f"recall@{k}": any_of for k in (1, 3, 5, 10)},
+                "gold": ["g"], "given": given, "hallucinated": hallucinated, "checked_lines": 0, "consistent_lines": 0}
+
+    same = summarise([row(1.0, [], ["g"])] * 4)
+    assert same["ci"]["any_of"] == [1.0, 1.0] and same["ci"]["hallucinated_doi_rate"] == [0.0, 0.0]
+    mixed = summarise([row(1.0, [], ["g"]), row(0.0, ["x", "y"], ["x", "y"]), row(0.0, [], [])] * 5)
+    assert mixed["hallucinated_doi_rate"] == 2 / 3
+    lo, hi = mixed["ci"]["hallucinated_doi_rate"]
+    assert 0 <= lo < 2 / 3 < hi <= 1
+    lo, hi = mixed["ci"]["any_of"]
+    assert lo < 1 / 3 < hi

@@ -85,6 +85,27 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["answers_with_hallucination"] = sum(bool(r["hallucinated"]) for r in rows) / n if n else None
     out["answers_without_doi"] = sum(not r["given"] for r in rows) / n if n else None
     out["title_year_consistency"] = sum(r["consistent_lines"] for r in rows) / checked if checked else None
+    if n:
+        out["ci"] = intervals(rows)
+    return out
+
+
+def _ratio(sums: np.ndarray, n: int) -> np.ndarray:
+    return sums[:, 0] / np.maximum(sums[:, 1], 1)
+
+
+def intervals(rows: list[dict[str, Any]], resamples: int = 1000, seed: int = 0) -> dict[str, list[float]]:
+    """95% percentile bootstrap intervals over answers (seeded, the same resamples for every figure):
+    the per-answer means and the hallucinated-DOI rate (hallucinated over given, both resampled)."""
+    from fcmatch.evaluate.bootstrap import bootstrap_interval
+
+    def ci(values: Any, **kw: Any) -> list[float]:
+        got = bootstrap_interval(values, resamples=resamples, seed=seed, **kw)
+        return [got["ci_low"], got["ci_high"]]
+
+    out = {key: ci([float(r[key]) for r in rows]) for key in ("any_of", "all_of", *(f"recall@{k}" for k in KS))}
+    out["answers_with_hallucination"] = ci([float(bool(r["hallucinated"])) for r in rows])
+    out["hallucinated_doi_rate"] = ci([[len(r["hallucinated"]), len(r["given"])] for r in rows], statistic=_ratio)
     return out
 
 
