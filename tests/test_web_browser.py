@@ -5,6 +5,7 @@ says so. Skipped when /usr/bin/chromium is missing."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,30 @@ def _launch(p):
     return p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
 
 
+@contextlib.contextmanager
+def _judge_page(base: str, token: str):
+    """A headless Chromium on the judge's page; yields ``(browser, page)``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _launch(p)
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/j/{token}")
+            yield browser, page
+        finally:
+            browser.close()
+
+
+def _admin(browser, base: str):
+    """A new page of ``browser`` logged in as the admin."""
+    admin = browser.new_page()
+    admin.goto(f"{base}/admin/login")
+    admin.fill("#admin-token", ADMIN)
+    admin.click("button[type=submit]")
+    return admin
+
+
 def _fits(page, width: int) -> None:
     """Nothing on the page is wider than the viewport (no sideways scrolling)."""
     assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -117,21 +142,12 @@ def test_judge_compares_three_pairs_and_admin_sees_them(server):
 
 
 def test_right_to_left_concepts_keep_their_place_around_the_arrow(rtl_server):
-    from playwright.sync_api import sync_playwright
-
-    base, token = rtl_server
-    with sync_playwright() as p:
-        browser = _launch(p)
-        try:
-            page = browser.new_page()
-            page.goto(f"{base}/j/{token}")
-            item = page.locator("#map-a ol.edges li").first
-            cause, effect = item.locator("bdi.concept").nth(0), item.locator("bdi.concept").nth(1)
-            arrow = item.locator(".arrow")
-            # the page is left-to-right: cause, arrow, effect from left to right whatever the concepts' script
-            assert cause.bounding_box()["x"] < arrow.bounding_box()["x"] < effect.bounding_box()["x"]
-        finally:
-            browser.close()
+    with _judge_page(*rtl_server) as (_, page):
+        item = page.locator("#map-a ol.edges li").first
+        cause, effect = item.locator("bdi.concept").nth(0), item.locator("bdi.concept").nth(1)
+        arrow = item.locator(".arrow")
+        # the page is left-to-right: cause, arrow, effect from left to right whatever the concepts' script
+        assert cause.bounding_box()["x"] < arrow.bounding_box()["x"] < effect.bounding_box()["x"]
 
 
 def test_judge_page_fits_a_phone_and_a_stale_tab_is_told(server):
@@ -159,3 +175,24 @@ def test_judge_page_fits_a_phone_and_a_stale_tab_is_told(server):
             expect(stale.locator("#progress-text")).to_have_text("2 of 6")
         finally:
             browser.close()
+
+
+def test_judge_skips_marks_both_bad_and_flags_by_keyboard(server):
+    from playwright.sync_api import expect
+
+    base, _ = server
+    with _judge_page(*server) as (browser, page):
+        page.keyboard.press("f")  # flag ...
+        assert page.is_checked("#flag")
+        page.keyboard.press("n")  # ... and "both bad"
+        expect(page.locator("#progress-text")).to_have_text("2 of 6")
+        assert not page.is_checked("#flag")  # a new pair starts unflagged
+        page.click("#btn-skip")
+        expect(page.locator("#progress-text")).to_have_text("3 of 6")
+        page.keyboard.press("s")
+        expect(page.locator("#progress-text")).to_have_text("4 of 6")
+        admin = _admin(browser, base)
+        admin.goto(f"{base}/admin/studies/1/results")
+        expect(admin.locator("#verdict-count")).to_contain_text("1 verdicts (1 ties)")
+        expect(admin.locator("#verdict-options")).to_contain_text("2 skipped")
+        expect(admin.locator("#comments")).to_contain_text("both bad")

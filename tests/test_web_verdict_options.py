@@ -134,7 +134,8 @@ def test_skips_are_left_out_and_both_bad_is_a_tie_everywhere(judged, tmp_path: P
     assert [(c.judge, c.verdict) for c in folder.judgements] == [(c.judge, c.verdict) for c in data.judgements]
     html = client.get(f"/admin/studies/{study_id}/results", headers=BEARER).text
     assert "4 verdicts (2 ties)" in html and "1 “both bad” (counted as ties) · 1 skipped" in html
-    assert "⚑ flagged" in html and "both miss the drought" in html
+    assert "⚑ flagged" in html and "both miss the drought" in html and 'id="leaderboard"' in html
+    assert [r["n"] for r in results["leaderboard"]] and sum(r["n"] for r in results["leaderboard"]) == 2 * 4
     download = client.get(f"/admin/studies/{study_id}/export.csv", headers=BEARER).text
     assert download.count("skip") == 1
 

@@ -22,7 +22,7 @@ from fcmatch.judge.measures import MEASURES
 from fcmatch.judge.reliability import agreement, fit_per_sentence, repeat_consistency, split_half, ssr
 from fcmatch.store.study_tables import Study
 from fcmatch.study.export import VerdictRow, study_judgements, study_verdicts
-from fcmatch.study.judges import judge_rows, win_rates
+from fcmatch.study.judges import judge_rows, leaderboard, win_rates
 from fcmatch.study.verdicts import LABELS
 
 Z95 = 1.96  # 95% Wald intervals: score +- 1.96 SE
@@ -154,7 +154,7 @@ def study_results(session: Session, study: Study) -> dict[str, Any]:
     Returns:
         ``{"n_verdicts", "n_ties", "n_both_bad", "n_skipped", "n_flagged", "judges", "sentences":
         sentence_scores(...), "reliability": {...}, "alignment": [...], "comments": comment_rows(...),
-        "judge_rows": ..., "win_rates": ...}`` (:mod:`fcmatch.study.judges`). ``n_verdicts`` and every
+        "judge_rows": ..., "leaderboard": ..., "win_rates": ...}`` (:mod:`fcmatch.study.judges`). ``n_verdicts`` and every
         figure count analysed verdicts only: skips left out, "both bad" as a tie (``n_ties`` includes
         ``n_both_bad``; :mod:`fcmatch.study.verdicts`).
     """
@@ -167,6 +167,7 @@ def study_results(session: Session, study: Study) -> dict[str, Any]:
         "n_skipped": sum(row.choice == "skip" for row in rows),
         "n_flagged": sum(row.verdict.flagged for row in rows),
         "judge_rows": judge_rows(comparisons),
+        "leaderboard": leaderboard(comparisons),
         "win_rates": win_rates(comparisons),
         "reliability": reliability_rows(data),
         "alignment": alignment_rows(data),
