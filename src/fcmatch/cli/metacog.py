@@ -1,7 +1,8 @@
-"""``fcmatch metacog label|study``: labelled predictions, and the whole validate-then-regenerate study.
+"""``fcmatch metacog label|study|run``: labelled predictions, and the whole validate-then-regenerate study.
 
     fcmatch metacog label --model runs/metacog-demo/answerer --split test --output labelled.jsonl
     fcmatch metacog study configs/metacog-demo.yaml
+    fcmatch metacog run configs/metacog-demo.yaml --rounds 3 --round-temperatures 0.7 1.0 1.3 --name loop-r3
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--progress", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                        help=docs["progress"])
     study.set_defaults(func=_study)
+    again = stages.add_parser("run", help="the loop alone on a finished study, with other rounds or schedule",
+                              description="Answer -> validate -> regenerate with EXAR on the held-out questions, using "
+                              "the adapters and threshold of the study in CONFIG.yaml's out folder.")
+    again.add_argument("config", metavar="CONFIG.yaml", help="the study's file")
+    again.add_argument("--name", default="loop-again", help="output stem in the study folder [default loop-again]")
+    again.add_argument("--rounds", type=int, default=argparse.SUPPRESS, metavar="N", help=docs["rounds"])
+    again.add_argument("--round-temperatures", dest="round_temperatures", type=float, nargs="+",
+                       default=argparse.SUPPRESS, metavar="T", help=docs["round_temperatures"])
+    again.add_argument("--keep", nargs="+", default=argparse.SUPPRESS, metavar="POLICY", help=docs["keep"])
+    again.add_argument("--threads", type=int, default=argparse.SUPPRESS, metavar="N", help=docs["threads"])
+    again.set_defaults(func=_run)
 
 
 def _label(args: argparse.Namespace) -> int:
@@ -55,4 +67,16 @@ def _study(args: argparse.Namespace) -> int:
     report = run_study(load_study(args.config, {k: getattr(args, k) for k in names if hasattr(args, k)}))
     print(f"results: {report.parent / 'results.json'}")
     print(f"report: {report.resolve()}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fcmatch.metacog.config import load_study
+    from fcmatch.metacog.report import loop_table
+    from fcmatch.metacog.study import run_again
+
+    names = ("rounds", "round_temperatures", "keep", "threads")
+    config = load_study(args.config, {k: getattr(args, k) for k in names if hasattr(args, k)})
+    print("\n".join(loop_table(run_again(config, args.name))))
+    print(f"loop: {config.out}/{args.name}.json")
     return 0

@@ -151,25 +151,42 @@ def _quality(config: StudyConfig, before: list[str], after: list[str], golds: li
     return out
 
 
-def _loop_stage(config: StudyConfig, out: Path, pipe: Pipeline, test: list[Question]) -> dict[str, Any]:
+def _loop_stage(config: StudyConfig, out: Path, pipe: Pipeline, test: list[Question], stem: str = "loop") -> dict[str, Any]:
     questions, golds = [q.question for q in test], [q.gold for q in test]
     truth = _truth(config, dict(zip(questions, golds, strict=True)))
     started = time.perf_counter()
     first = pipe.first_answers(questions)
     first_s = time.perf_counter() - started
     runs, result = {}, {"first_answer_seconds": first_s}
-    for name, validate in (("loop", pipe.validate), ("oracle", truth)):
+    for variant, validate in (("loop", pipe.validate), ("oracle", truth)):
         started = time.perf_counter()
-        runs[name] = run_loop(questions, first, validate, pipe.regenerate, config.rounds, config.round_temperatures,
-                              0.5 if name == "oracle" else config_threshold(out))
+        runs[variant] = run_loop(questions, first, validate, pipe.regenerate, config.rounds, config.round_temperatures,
+                              0.5 if variant == "oracle" else config_threshold(out))
         seconds = time.perf_counter() - started
-        for policy in config.keep if name == "loop" else ["best"]:
-            after = [kept(t, policy).text for t in runs[name]]
-            result[f"{name}_{policy}"] = _quality(config, first, after, golds, truth, questions) | {
-                "cost": cost(runs[name]) | {"seconds": seconds}}
-    write_jsonl(out / "loop.jsonl", [
-        {"question": q, "gold": g, **{name: [a.__dict__ for a in runs[name][i].attempts] for name in runs}}
+        for policy in config.keep if variant == "loop" else ["best"]:
+            after = [kept(t, policy).text for t in runs[variant]]
+            result[f"{variant}_{policy}"] = _quality(config, first, after, golds, truth, questions) | {
+                "cost": cost(runs[variant]) | {"seconds": seconds}}
+    write_jsonl(out / f"{stem}.jsonl", [
+        {"question": q, "gold": g, **{v: [a.__dict__ for a in runs[v][i].attempts] for v in runs}}
         for i, (q, g) in enumerate(zip(questions, golds, strict=True))])
+    return result
+
+
+def run_again(config: StudyConfig, name: str) -> dict[str, Any]:
+    """``fcmatch metacog run``: the loop alone, with this config's rounds, schedule and keep policies, on a study
+    folder whose adapters and ``validator.json`` exist; writes ``<name>.json`` and ``<name>.jsonl`` there.
+
+    Raises:
+        FileNotFoundError: the study has not reached its loop stage yet.
+    """
+    out = Path(config.out)
+    if not (out / "validator.json").is_file():
+        raise FileNotFoundError(f"{out}/validator.json: run fcmatch metacog study first")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    result = _loop_stage(config, out, Pipeline(config, out), _questions(config)[1], name)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return result
 
 
