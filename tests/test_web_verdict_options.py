@@ -19,7 +19,7 @@ from fcmatch.store.study_tables import VERDICTS, Verdict
 from fcmatch.study.assignment import current_assignment, progress, record_verdict, schedule
 from fcmatch.study.create import StudyConfig, create_study, invite_judge
 from fcmatch.study.demo import write_demo_files
-from fcmatch.study.export import export_study, study_judgements
+from fcmatch.study.export import export_study, study_judgements, study_summary
 from fcmatch.study.results import study_results
 from fcmatch.study.verdicts import LABELS, analysed_verdict
 from fcmatch.web.app import create_app
@@ -113,6 +113,9 @@ def test_skips_are_left_out_and_both_bad_is_a_tie_everywhere(judged, tmp_path: P
         export_study(session, study, tmp_path / "v.jsonl")
         export_study(session, study, tmp_path / "v.csv")
         export_study(session, study, tmp_path / "folder")
+        summary = study_summary(session, study)
+    assert {k: summary[k] for k in ("sentences", "maps", "judges", "verdicts")} == {
+        "sentences": 4, "maps": 12, "judges": 2, "verdicts": 5}  # counted in SQL, the skip included
     assert [(c.judge, c.verdict) for c in data.judgements] == [("alice", "A"), ("alice", "tie"), ("alice", "tie"),
                                                               ("bob", "A")]
     assert results["n_verdicts"] == 4 and results["n_ties"] == 2
